@@ -1,0 +1,18 @@
+/* exit_status.h — the process exit statuses of `pscivm run`, one per way a VM can end.
+ * Documented in README.md and `pscivm run --help`; lab scripts and orchestrators rely on them. */
+#ifndef PSCIVM_EXIT_STATUS_H
+#define PSCIVM_EXIT_STATUS_H
+
+enum pscivm_exit_status {
+    PSCIVM_EXIT_OFF = 0,        /* guest SYSTEM_OFF (poweroff) */
+    PSCIVM_EXIT_ERROR = 1,      /* pscivm failed (host error, bad file ...); message on stderr */
+    PSCIVM_EXIT_USAGE = 2,      /* bad command line */
+    PSCIVM_EXIT_RESET = 3,      /* guest SYSTEM_RESET / SYSTEM_RESET2 with --on-reset exit */
+    PSCIVM_EXIT_HIBERNATE = 4,  /* guest SYSTEM_OFF2 (hibernated: keep the machine identical) */
+    PSCIVM_EXIT_TIMEOUT = 5,    /* --timeout expired */
+    PSCIVM_EXIT_GUEST_DEAD = 6, /* every vCPU is off and nothing can wake the guest, or the
+                                   guest crashed in a way pscivm cannot resume */
+    PSCIVM_EXIT_SIGNAL = 7,     /* stopped by SIGINT/SIGTERM or the console escape */
+};
+
+#endif

@@ -1,0 +1,52 @@
+/* main.c — pscivm's entry point: global options and subcommand dispatch. The only place that
+ * turns a result into a process exit. */
+#include <stdio.h>
+#include <string.h>
+
+#include "vmm/commands.h"
+#include "vmm/exit_status.h"
+
+#ifndef PSCIVM_VERSION
+#define PSCIVM_VERSION "unknown"
+#endif
+
+static const char usage[] =
+    "usage: pscivm [--version] [--help] <command> [<args>]\n"
+    "\n"
+    "pscivm is a virtual machine monitor for arm64 guests on Linux KVM, built around complete\n"
+    "and correct guest power management (PSCI 0.2 to 1.3).\n"
+    "\n"
+    "commands:\n"
+    "  info     print the host facts pscivm's PSCI modes depend on (--json for machines)\n"
+    "  run      run a guest (a bare-metal payload or a Linux kernel); see 'pscivm run --help'\n";
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+    {"info", cmd_info},
+    {"run", cmd_run},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return PSCIVM_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("pscivm %s\n", PSCIVM_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "pscivm: unknown command '%s'\n\n%s", argv[1], usage);
+    return PSCIVM_EXIT_USAGE;
+}
