@@ -161,9 +161,11 @@ for c in $configs; do
         terminal "$m" "$v" reset2-smc32 3 system_reset2 type=0x0 cookie=0x1234
     fi
     if ver_ge "$v" 1.3; then
-        terminal "$m" "$v" off2-hibernate 4 system_off2 type=1
-        terminal "$m" "$v" off2-zero 4 system_off2 type=0
-        terminal "$m" "$v" off2-smc32 4 system_off2 type=1
+        # Kernel mode: KVM zeroes x1..x3 before the OFF2 exit, so no type can be reported.
+        if [ "$m" = user ]; then t1=type=1 t0=type=0; else t1=type= t0=type=; fi
+        terminal "$m" "$v" off2-hibernate 4 system_off2 $t1
+        terminal "$m" "$v" off2-zero 4 system_off2 $t0
+        terminal "$m" "$v" off2-smc32 4 system_off2 $t1
     fi
 done
 

@@ -383,12 +383,14 @@ static int wait_for_wakeup(struct machine *m, struct vcpu_ctl *v)
 
 /* ---- system power transitions (both modes) ----------------------------------------------- */
 
+#define SYSTEM_TYPE_UNKNOWN UINT64_MAX /* kernel-mode SYSTEM_OFF2: type not recoverable */
+
 static void system_request(struct machine *m, struct vcpu_ctl *v, enum system_request req,
                            uint64_t type, uint64_t cookie)
 {
     struct policy_decision d = policy_system_request(&m->opts, req);
     struct json_object *f = NULL;
-    if (req == SYSTEM_REQ_OFF2) {
+    if (req == SYSTEM_REQ_OFF2 && type != SYSTEM_TYPE_UNKNOWN) {
         f = fields_new();
         field_int(f, "type", (int64_t)type);
     } else if (req == SYSTEM_REQ_RESET2) {
@@ -605,10 +607,9 @@ static int handle_system_event(struct machine *m, struct vcpu_ctl *v, struct kvm
     switch (run->system_event.type) {
     case KVM_SYSTEM_EVENT_SHUTDOWN:
         if (flags & KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2) {
-            int err = kvm_vcpu_get_reg(&m->vm, v->index, KVM_REG_X(1), &x1);
-            if (err)
-                return err;
-            system_request(m, v, SYSTEM_REQ_OFF2, (uint32_t)x1, 0);
+            /* KVM has already overwritten x0..x3 (INTERNAL_FAILURE, 0, 0, 0) for OFF2, so the
+             * hibernate type (0 or 1, both HIBERNATE_OFF) is not known here: no type field. */
+            system_request(m, v, SYSTEM_REQ_OFF2, SYSTEM_TYPE_UNKNOWN, 0);
         } else {
             system_request(m, v, SYSTEM_REQ_OFF, 0, 0);
         }
