@@ -108,6 +108,7 @@ struct machine {
     unsigned int paused;
     uint64_t logged_mmio[MAX_LOGGED_MMIO];
     unsigned int nr_logged_mmio;
+    unsigned int nr_nisv_logged;    /* atomic */
 
     struct vcpu_ctl *vcpus;
 };
@@ -658,6 +659,14 @@ static int handle_exit(struct machine *m, struct vcpu_ctl *v)
         break;
     case KVM_EXIT_SYSTEM_EVENT:
         return handle_system_event(m, v, run);
+    case KVM_EXIT_ARM_NISV:
+        /* A data abort KVM cannot emulate (no instruction syndrome, e.g. a load/store pair to
+         * MMIO): the guest gets an external abort, as on hardware without a device there. */
+        if (__atomic_fetch_add(&m->nr_nisv_logged, 1, __ATOMIC_RELAXED) < MAX_LOGGED_MMIO)
+            fprintf(stderr, "pscivm: vCPU %u: MMIO access at 0x%llx that KVM cannot decode (no "
+                    "syndrome); injecting an external data abort\n", v->index,
+                    (unsigned long long)run->arm_nisv.fault_ipa);
+        return kvm_vcpu_inject_dabt(&m->vm, v->index);
     case KVM_EXIT_FAIL_ENTRY:
         fprintf(stderr, "pscivm: vCPU %u: KVM_EXIT_FAIL_ENTRY (hardware reason 0x%llx)\n",
                 v->index, (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
@@ -915,6 +924,7 @@ static int machine_build(struct machine *m)
         err = kvm_vm_init_gic(&m->vm);
     if (err)
         return err;
+    kvm_vm_enable_nisv_to_user(&m->vm); /* optional: without it such accesses fail KVM_RUN */
 
     bool has_filter = kvm_vm_has_smccc_filter(&m->vm);
     m->mode = m->opts.mode == PSCI_MODE_AUTO ? (has_filter ? PSCI_MODE_USER : PSCI_MODE_KERNEL)
