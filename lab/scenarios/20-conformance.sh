@@ -224,7 +224,7 @@ check "[cli] payload larger than RAM: exit 1" "$rc" 1
 grep -q "larger than" err && ok "[cli] oversized payload: clear error" || nok "[cli] oversized payload message: $(cat err)"
 if [ -f "$BENCH" ]; then
     rm -f ev
-    pscivm run --payload "$BENCH" --cmdline "calls=100000000" --timeout 3 --events ev \
+    pscivm run --payload "$BENCH" --psci 1.1 --cmdline "calls=100000000" --timeout 3 --events ev \
         > out 2> err < /dev/null; rc=$?
     check "[timeout] a guest that never finishes is stopped by --timeout (exit 5)" "$rc" 5
     check "[timeout] vm_exit reason" "$(ev_field "$(tail -n1 ev)" reason)" timeout
