@@ -3,6 +3,7 @@
 #ifndef PSCIVM_BUS_H
 #define PSCIVM_BUS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct bus_device_ops {
@@ -37,5 +38,7 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t size, const struct bus
  * bad size or an access straddling a region's end; otherwise the device's error. */
 int bus_read(const struct bus *bus, uint64_t addr, unsigned int size, uint64_t *value);
 int bus_write(const struct bus *bus, uint64_t addr, unsigned int size, uint64_t value);
+/* Name of the region containing addr (for log messages), or NULL. */
+const char *bus_region_name(const struct bus *bus, uint64_t addr);
 
 #endif

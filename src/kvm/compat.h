@@ -7,6 +7,10 @@
 
 #include <linux/kvm.h>
 
+/* <linux/kvm.h> pulls in <linux/psci.h>, whose PSCI_VERSION(maj, min) has the same meaning as
+ * pscivm's own in src/psci/psci.h; drop the kernel's so the backend can include both. */
+#undef PSCI_VERSION
+
 /* SMCCC filter (Linux 6.4): VM device attribute group/attr and the filter record. */
 #ifndef KVM_ARM_VM_SMCCC_CTRL
 #define KVM_ARM_VM_SMCCC_CTRL 0

@@ -180,6 +180,13 @@ struct psci_machine {
 int psci_machine_init(struct psci_machine *m, const struct psci_config *config);
 void psci_machine_release(struct psci_machine *m);
 
+/* Set (or replace) the residency clock, e.g. after psci_machine_load(), which cannot restore a
+ * function pointer. Suspends in progress keep the residency they had accumulated when saved and
+ * count on from this clock's current reading. Returns 0, or -EINVAL when PSCI_OPT_STAT is set
+ * and clock_ns is NULL. */
+int psci_machine_set_clock(struct psci_machine *m, uint64_t (*clock_ns)(void *opaque),
+                           void *opaque);
+
 /* Cold reset: every vCPU OFF, the boot vCPU ON, statistics kept, policy kept. */
 void psci_machine_reset(struct psci_machine *m);
 

@@ -1,14 +1,23 @@
-/* cmd_run.c — `pscivm run`: parse the command line, assemble the machine, run it. (Stub until
- * the KVM backend lands.) */
+/* cmd_run.c — `pscivm run`: parse the command line (run_options.c), then build and run the
+ * machine (src/kvm/machine.c). Returns the process exit status (exit_status.h). */
 #include <stdio.h>
 
+#include "kvm/machine.h"
 #include "vmm/commands.h"
 #include "vmm/exit_status.h"
+#include "vmm/run_options.h"
 
 int cmd_run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "pscivm run: not implemented yet\n");
-    return PSCIVM_EXIT_ERROR;
+    struct run_options opts;
+    char err[256];
+    if (run_options_parse(&opts, argc, argv, err, sizeof(err))) {
+        fprintf(stderr, "pscivm run: %s\n\n%s", err, run_options_usage);
+        return PSCIVM_EXIT_USAGE;
+    }
+    if (opts.help) {
+        fputs(run_options_usage, stdout);
+        return 0;
+    }
+    return machine_run_options(&opts);
 }

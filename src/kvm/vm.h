@@ -1,0 +1,71 @@
+/* vm.h — thin, error-reporting wrappers over the KVM/arm64 ioctls pscivm uses: one VM with one
+ * RAM slot, vCPUs with their kvm_run pages, an in-kernel vGICv3, the SMCCC filter, the PSCI
+ * version register, MP states and core registers. Every failure is printed to stderr naming the
+ * operation, the object and errno, and returned as a negative errno. No policy lives here. */
+#ifndef PSCIVM_KVM_VM_H
+#define PSCIVM_KVM_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvm/compat.h"
+
+struct kvm_vcpu_handle {
+    int fd;
+    unsigned int index;
+    struct kvm_run *run;
+    uint64_t mpidr;        /* MPIDR_EL1 affinity as KVM assigned it (Aff3..Aff0) */
+};
+
+struct kvm_vm {
+    int kvm_fd;
+    int vm_fd;
+    int gic_fd;
+    long run_size;
+    unsigned int nr_vcpus;
+    struct kvm_vcpu_handle *vcpus;
+    struct kvm_vcpu_init init;  /* features every vCPU is (re)initialised with */
+};
+
+/* Core register ids (Documentation/virt/kvm/api.rst, arm64 core registers). */
+#define KVM_REG_X(n) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | ((n) * 2))
+#define KVM_REG_PC (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | 0x40)
+#define KVM_REG_PSTATE (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | 0x42)
+#define KVM_REG_MPIDR_EL1 ARM64_SYS_REG(3, 0, 0, 0, 5)
+/* EL1h with D, A, I, F masked: the state PSCI entry points and our payload entry use. */
+#define PSTATE_EL1H_DAIF 0x3c5ULL
+
+/* Open /dev/kvm, create the VM (default 40-bit IPA), map nothing yet. */
+int kvm_vm_init(struct kvm_vm *vm);
+void kvm_vm_release(struct kvm_vm *vm);
+
+int kvm_vm_set_memory(struct kvm_vm *vm, uint64_t gpa, uint64_t size, void *host);
+/* Create n vCPUs, map their kvm_run, KVM_ARM_VCPU_INIT them (PSCI 0.2 feature; secondaries
+ * with POWER_OFF) and read their MPIDR. */
+int kvm_vm_create_vcpus(struct kvm_vm *vm, unsigned int n);
+/* vGICv3 at the memmap.h addresses with nr_irqs interrupts; call after the vCPUs exist. */
+int kvm_vm_create_gic(struct kvm_vm *vm, unsigned int nr_irqs);
+int kvm_vm_init_gic(struct kvm_vm *vm);
+
+bool kvm_vm_has_smccc_filter(struct kvm_vm *vm);
+/* Forward [base, base + nr) to userspace (KVM_EXIT_HYPERCALL). */
+int kvm_vm_forward_smccc(struct kvm_vm *vm, uint32_t base, uint32_t nr);
+int kvm_vm_get_psci_version(struct kvm_vm *vm, uint64_t *version);
+int kvm_vm_set_psci_version(struct kvm_vm *vm, uint64_t version);
+int kvm_vm_enable_system_suspend(struct kvm_vm *vm);
+/* Drive SPI `spi` to level (KVM_IRQ_LINE). */
+int kvm_vm_irq_line(struct kvm_vm *vm, unsigned int spi, bool level);
+
+/* Reset a vCPU (KVM_ARM_VCPU_INIT with the VM's features; powered off or runnable). */
+int kvm_vcpu_reset(struct kvm_vm *vm, unsigned int index, bool power_off);
+/* Reset, then PC = entry, X0 = x0, PSTATE = EL1h with DAIF masked, MP state RUNNABLE. */
+int kvm_vcpu_start_at(struct kvm_vm *vm, unsigned int index, uint64_t entry, uint64_t x0);
+int kvm_vcpu_get_reg(struct kvm_vm *vm, unsigned int index, uint64_t id, uint64_t *value);
+int kvm_vcpu_set_reg(struct kvm_vm *vm, unsigned int index, uint64_t id, uint64_t value);
+int kvm_vcpu_get_mp_state(struct kvm_vm *vm, unsigned int index, uint32_t *state);
+int kvm_vcpu_set_mp_state(struct kvm_vm *vm, unsigned int index, uint32_t state);
+/* One KVM_RUN: 0 on an exit, -EINTR when interrupted (signal / immediate_exit), else -errno
+ * (reported). */
+int kvm_vcpu_run(struct kvm_vm *vm, unsigned int index);
+
+#endif

@@ -1,0 +1,197 @@
+/* run_options.c — parsing and help text of `pscivm run` (see run_options.h). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "psci/psci.h"
+#include "vmm/exit_status.h"
+#include "vmm/memmap.h"
+#include "vmm/run_options.h"
+
+const char run_options_usage[] =
+    "usage: pscivm run --payload FILE [options]\n"
+    "\n"
+    "Run a bare-metal AArch64 payload: FILE is loaded at the start of guest RAM and vCPU 0 enters\n"
+    "its first byte in EL1h, MMU off, DAIF masked, x0 = address of the device tree. Secondary\n"
+    "vCPUs start powered off (bring them up with PSCI CPU_ON).\n"
+    "\n"
+    "options:\n"
+    "  --payload FILE          raw binary to load at the start of RAM (required)\n"
+    "  --cpus N                number of vCPUs, 1..123 (default 1)\n"
+    "  --mem MiB               guest RAM size, 16..65536 (default 128)\n"
+    "  --psci VERSION          PSCI version the guest sees: 0.2, 1.0, 1.1, 1.2, 1.3 (default 1.3)\n"
+    "  --psci-mode MODE        auto (default): user if the host has KVM's SMCCC filter, else kernel\n"
+    "                          user: pscivm answers every PSCI call (Linux >= 6.4)\n"
+    "                          kernel: KVM's in-kernel PSCI pinned to VERSION\n"
+    "  --events PATH|-         write one JSON object per line for every power transition\n"
+    "  --on-reset restart|exit SYSTEM_RESET/RESET2: restart in-process (default) or exit 3\n"
+    "  --on-suspend wait|deny  SYSTEM_SUSPEND: sleep until an interrupt and resume at the entry\n"
+    "                          point (default), or answer DENIED\n"
+    "  --cmdline STR           /chosen/bootargs of the device tree\n"
+    "  --timeout SECONDS       stop the guest after SECONDS (exit 5)\n"
+    "\n"
+    "memory map (guest physical; docs/memory-map.md):\n"
+    "  0x08000000  GICv3 distributor (64 KiB)\n"
+    "  0x080A0000  GICv3 redistributors, 128 KiB per vCPU\n"
+    "  0x09000000  16550A UART (SPI 1), console on stdin/stdout\n"
+    "  0x0A000000  virtio-mmio slots (512 bytes each, SPI 16+n)\n"
+    "  0x40000000  RAM (--mem MiB); payload at its start, device tree in the top 2 MiB\n"
+    "\n"
+    "exit status:\n"
+    "  0 SYSTEM_OFF   1 pscivm error   2 bad command line   3 SYSTEM_RESET/RESET2 with\n"
+    "  --on-reset exit   4 SYSTEM_OFF2 (hibernate)   5 --timeout expired   6 guest dead (every vCPU\n"
+    "  off, or a guest fault pscivm cannot resume)   7 stopped by SIGINT/SIGTERM\n"
+    "\n"
+    "Unmapped MMIO reads as zero and writes are ignored (logged once per address).\n";
+
+const char *psci_mode_name(enum psci_mode mode)
+{
+    switch (mode) {
+    case PSCI_MODE_AUTO: return "auto";
+    case PSCI_MODE_USER: return "user";
+    case PSCI_MODE_KERNEL: return "kernel";
+    }
+    return "?";
+}
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t err_size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+/* Decimal unsigned integer within [min, max]; returns 0 or -EINVAL. */
+static int parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!text || !*text || text[0] == '-' || text[0] == '+')
+        return -EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+enum {
+    OPT_PAYLOAD = 256, OPT_CPUS, OPT_MEM, OPT_PSCI, OPT_MODE, OPT_EVENTS, OPT_ON_RESET,
+    OPT_ON_SUSPEND, OPT_TIMEOUT, OPT_CMDLINE, OPT_HELP,
+};
+
+static const struct option long_options[] = {
+    {"payload", required_argument, NULL, OPT_PAYLOAD},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"mem", required_argument, NULL, OPT_MEM},
+    {"psci", required_argument, NULL, OPT_PSCI},
+    {"psci-mode", required_argument, NULL, OPT_MODE},
+    {"events", required_argument, NULL, OPT_EVENTS},
+    {"on-reset", required_argument, NULL, OPT_ON_RESET},
+    {"on-suspend", required_argument, NULL, OPT_ON_SUSPEND},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+int run_options_parse(struct run_options *opts, int argc, char **argv, char *err, size_t err_size)
+{
+    *opts = (struct run_options){
+        .cpus = 1,
+        .mem_mib = RUN_DEFAULT_MEM_MIB,
+        .psci_version = PSCI_VERSION_1_3,
+        .mode = PSCI_MODE_AUTO,
+        .on_reset = ON_RESET_RESTART,
+        .on_suspend = ON_SUSPEND_WAIT,
+    };
+    if (err_size)
+        err[0] = '\0';
+    optind = 0; /* full re-initialisation of getopt (GNU), so the parser can run repeatedly */
+    opterr = 0;
+    uint64_t v;
+    int c;
+    while ((c = getopt_long(argc, argv, "+:h", long_options, NULL)) != -1) {
+        switch (c) {
+        case OPT_PAYLOAD:
+            opts->payload = optarg;
+            break;
+        case OPT_CPUS:
+            if (parse_uint(optarg, 1, MEMMAP_MAX_VCPUS, &v))
+                return fail(err, err_size, "--cpus: '%s' is not a number from 1 to %d", optarg,
+                            MEMMAP_MAX_VCPUS);
+            opts->cpus = (unsigned int)v;
+            break;
+        case OPT_MEM:
+            if (parse_uint(optarg, RUN_MIN_MEM_MIB, RUN_MAX_MEM_MIB, &v))
+                return fail(err, err_size, "--mem: '%s' is not a size in MiB from %d to %d",
+                            optarg, RUN_MIN_MEM_MIB, RUN_MAX_MEM_MIB);
+            opts->mem_mib = v;
+            break;
+        case OPT_PSCI:
+            if (psci_version_parse(optarg, &opts->psci_version))
+                return fail(err, err_size,
+                            "--psci: '%s' is not a PSCI version (0.2, 1.0, 1.1, 1.2, 1.3)", optarg);
+            break;
+        case OPT_MODE:
+            if (!strcmp(optarg, "auto"))
+                opts->mode = PSCI_MODE_AUTO;
+            else if (!strcmp(optarg, "user"))
+                opts->mode = PSCI_MODE_USER;
+            else if (!strcmp(optarg, "kernel"))
+                opts->mode = PSCI_MODE_KERNEL;
+            else
+                return fail(err, err_size, "--psci-mode: '%s' is not auto, user or kernel", optarg);
+            break;
+        case OPT_EVENTS:
+            if (!*optarg)
+                return fail(err, err_size, "--events: empty path (use - for stdout)");
+            opts->events = optarg;
+            break;
+        case OPT_ON_RESET:
+            if (!strcmp(optarg, "restart"))
+                opts->on_reset = ON_RESET_RESTART;
+            else if (!strcmp(optarg, "exit"))
+                opts->on_reset = ON_RESET_EXIT;
+            else
+                return fail(err, err_size, "--on-reset: '%s' is not restart or exit", optarg);
+            break;
+        case OPT_ON_SUSPEND:
+            if (!strcmp(optarg, "wait"))
+                opts->on_suspend = ON_SUSPEND_WAIT;
+            else if (!strcmp(optarg, "deny"))
+                opts->on_suspend = ON_SUSPEND_DENY;
+            else
+                return fail(err, err_size, "--on-suspend: '%s' is not wait or deny", optarg);
+            break;
+        case OPT_TIMEOUT:
+            if (parse_uint(optarg, 1, 7 * 24 * 3600, &v))
+                return fail(err, err_size, "--timeout: '%s' is not a number of seconds >= 1",
+                            optarg);
+            opts->timeout_s = (unsigned int)v;
+            break;
+        case OPT_CMDLINE:
+            opts->cmdline = optarg;
+            break;
+        case 'h':
+        case OPT_HELP:
+            opts->help = true;
+            return 0;
+        case ':':
+            return fail(err, err_size, "option '%s' needs an argument", argv[optind - 1]);
+        default:
+            return fail(err, err_size, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return fail(err, err_size, "unexpected argument '%s'", argv[optind]);
+    if (!opts->payload)
+        return fail(err, err_size, "--payload FILE is required");
+    return 0;
+}

@@ -1,0 +1,52 @@
+/* run_options.h — the command line of `pscivm run`, parsed into a plain struct (portable, so it
+ * is unit-tested natively). New options (kernel, initrd, disks ...) are added here: one field,
+ * one entry in the option table in run_options.c, one line of help. */
+#ifndef PSCIVM_RUN_OPTIONS_H
+#define PSCIVM_RUN_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum psci_mode {
+    PSCI_MODE_AUTO = 0, /* user when the host has the SMCCC filter, else kernel */
+    PSCI_MODE_USER,     /* pscivm answers every PSCI call (SMCCC filter, Linux >= 6.4) */
+    PSCI_MODE_KERNEL,   /* KVM's in-kernel PSCI at the configured version */
+};
+const char *psci_mode_name(enum psci_mode mode);
+
+enum on_reset {
+    ON_RESET_RESTART = 0, /* restart the VM in-process */
+    ON_RESET_EXIT,        /* exit with PSCIVM_EXIT_RESET */
+};
+
+enum on_suspend {
+    ON_SUSPEND_WAIT = 0, /* SYSTEM_SUSPEND: block until an interrupt, resume at entry/context */
+    ON_SUSPEND_DENY,     /* refuse every SYSTEM_SUSPEND with DENIED */
+};
+
+#define RUN_DEFAULT_MEM_MIB 128
+#define RUN_MIN_MEM_MIB 16
+#define RUN_MAX_MEM_MIB (64 * 1024)
+
+struct run_options {
+    const char *payload;       /* --payload FILE: raw binary loaded at the start of RAM */
+    unsigned int cpus;         /* --cpus N (1 .. MEMMAP_MAX_VCPUS) */
+    uint64_t mem_mib;          /* --mem MiB */
+    uint32_t psci_version;     /* --psci X.Y (PSCI_VERSION_x_y) */
+    enum psci_mode mode;       /* --psci-mode */
+    const char *events;        /* --events PATH|- (NULL: none) */
+    enum on_reset on_reset;    /* --on-reset restart|exit */
+    enum on_suspend on_suspend;/* --on-suspend wait|deny */
+    unsigned int timeout_s;    /* --timeout SECONDS (0: none) */
+    const char *cmdline;       /* --cmdline STR -> /chosen/bootargs */
+    bool help;                 /* --help given: print run_options_usage and exit 0 */
+};
+
+/* The text of `pscivm run --help` (options, memory map, exit statuses, events). */
+extern const char run_options_usage[];
+
+/* Parse argv (argv[0] = "run"). Returns 0, or -EINVAL with a one-line reason in err. */
+int run_options_parse(struct run_options *opts, int argc, char **argv, char *err, size_t err_size);
+
+#endif
