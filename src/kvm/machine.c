@@ -42,6 +42,7 @@
 #include "devices/uart16550.h"
 #include "devices/virtio_blk.h"
 #include "kvm/machine.h"
+#include "kvm/vcpu_stats.h"
 #include "kvm/vm.h"
 #include "psci/psci.h"
 #include "vmm/events.h"
@@ -55,10 +56,11 @@
 #define DTB_AREA_SIZE (2ULL << 20) /* the device tree lives in the top 2 MiB of RAM */
 #define GIC_NR_IRQS 128            /* 32 private + 96 SPIs */
 #define MAX_LOGGED_MMIO 16
-/* Kernel mode: how often running vCPUs are kicked out of KVM_RUN so their thread can see a
- * CPU_OFF done inside KVM (a powered-off vCPU sleeps in KVM_RUN), and how often a parked
- * powered-off vCPU's thread looks for a CPU_ON done inside KVM. */
-#define KMODE_KICK_NS (5 * 1000 * 1000)
+/* Kernel mode (see "observing CPU_ON / CPU_OFF"): how often the main thread looks at the
+ * running vCPUs' HVC counters, how often it kicks them blindly when the host has no binary
+ * stats, and how often a parked powered-off vCPU's thread looks for a CPU_ON. */
+#define KMODE_WATCH_NS (1 * 1000 * 1000)
+#define KMODE_BLIND_KICK_NS (5 * 1000 * 1000)
 #define KMODE_POLL_NS (1 * 1000 * 1000)
 
 enum vcpu_run_state {
@@ -80,6 +82,8 @@ struct vcpu_ctl {
     bool start_is_cpu_on;       /* report psci_cpu_started/_start_failed to the core */
     uint64_t start_entry, start_context;
     bool kmode_on;              /* kernel mode: last power state observed (events) */
+    struct vcpu_stat hvc_stat;  /* kernel mode: the vCPU's HVC exit counter (fd -1: none) */
+    uint64_t hvc_seen;          /* its value at the last look */
 };
 
 struct machine {
@@ -671,18 +675,22 @@ static int handle_system_event(struct machine *m, struct vcpu_ctl *v, struct kvm
  * KVM's PSCI never exits for CPU_ON/CPU_OFF: a vCPU that calls CPU_OFF goes to
  * KVM_MP_STATE_STOPPED and sleeps inside KVM_RUN; a CPU_ON from another vCPU wakes it there.
  * pscivm still reports both as events:
- *  - OFF: every KMODE_KICK_NS the main thread kicks the vCPUs believed on out of KVM_RUN
- *    (immediate_exit + SIGUSR1; a signal also ends the in-kernel sleep of a stopped vCPU); the
- *    vCPU's own thread then reads its MP state (no contention on the vCPU mutex) and reports
- *    cpu_off when it is STOPPED.
+ *  - OFF: every KMODE_WATCH_NS the main thread reads the HVC exit counter of each vCPU
+ *    believed on (KVM binary stats, read without disturbing the vCPU); when it moved, the vCPU
+ *    made a hypercall (CPU_OFF among them), so the main thread kicks it out of KVM_RUN
+ *    (immediate_exit + SIGUSR1; a signal also ends the in-kernel sleep of a stopped vCPU) and
+ *    the vCPU's own thread reads its MP state (no contention on the vCPU mutex) and reports
+ *    cpu_off when it is STOPPED. Hosts without binary stats: blind kicks every
+ *    KMODE_BLIND_KICK_NS (measured: costly under nested virtualisation, hence the counter).
  *  - ON: the thread of a vCPU seen STOPPED does not re-enter KVM_RUN; it polls its MP state
  *    every KMODE_POLL_NS and reports cpu_on when it turned RUNNABLE, then runs it. As the
  *    vCPU cannot execute before it is seen on, no CPU_ON is missed or reported late by more
  *    than the poll period (plus the thread wake-up), and events stay ordered per vCPU.
  *    KVM applies the CPU_ON entry point on the vCPU's next KVM_RUN, so the event carries no
  *    entry/context (it has "source": "kvm" instead).
- *  An OFF period shorter than the kick period can in principle go unseen (both its events
- *  are then missing, never just one); docs/events.md states this latency. */
+ *  Latency: cpu_off within ~KMODE_WATCH_NS of the CPU_OFF, cpu_on within ~KMODE_POLL_NS of
+ *  the CPU_ON. An OFF period shorter than that could go unseen (both its events are then
+ *  missing, never just one); Linux's hotplug keeps a CPU off far longer. */
 
 static void kmode_emit(struct machine *m, struct vcpu_ctl *v, bool on)
 {
@@ -745,12 +753,30 @@ static int kmode_wait_power_on(struct machine *m, struct vcpu_ctl *v)
     return 0;
 }
 
-/* Main thread, kernel mode: kick the vCPUs that are believed on. */
-static void kmode_kick_locked(struct machine *m)
+/* Main thread, kernel mode, every KMODE_WATCH_NS: kick the vCPUs believed on that made a
+ * hypercall since the last look (or, without stats, every KMODE_BLIND_KICK_NS). */
+static void kmode_watch_locked(struct machine *m, uint64_t now_ns)
 {
-    for (unsigned int i = 0; i < m->vm.nr_vcpus; i++)
-        if (m->vcpus[i].kmode_on && m->vcpus[i].state == VCPU_RUNNING)
-            kick_vcpu(&m->vcpus[i]);
+    static uint64_t last_blind;
+    bool blind_due = now_ns - last_blind >= KMODE_BLIND_KICK_NS;
+    bool blind_used = false;
+    for (unsigned int i = 0; i < m->vm.nr_vcpus; i++) {
+        struct vcpu_ctl *v = &m->vcpus[i];
+        if (!v->kmode_on || v->state != VCPU_RUNNING)
+            continue;
+        uint64_t hvc;
+        if (vcpu_stat_read(&v->hvc_stat, &hvc) == 0) {
+            if (hvc != v->hvc_seen) {
+                v->hvc_seen = hvc;
+                kick_vcpu(v);
+            }
+        } else if (blind_due) {
+            blind_used = true;
+            kick_vcpu(v);
+        }
+    }
+    if (blind_used)
+        last_blind = now_ns;
 }
 
 /* ---- vCPU thread ------------------------------------------------------------------------------ */
@@ -1174,6 +1200,14 @@ static int machine_build(struct machine *m)
         err = setup_psci_cores(m);
     if (err)
         return err;
+    for (unsigned int i = 0; i < m->vm.nr_vcpus; i++) {
+        m->vcpus[i].hvc_stat.fd = -1;
+        if (m->mode == PSCI_MODE_KERNEL &&
+            vcpu_stat_open(&m->vcpus[i].hvc_stat, m->vm.vcpus[i].fd, "hvc_exit_stat") < 0 &&
+            i == 0)
+            fprintf(stderr, "pscivm: no KVM binary stats on this host: kernel-mode cpu_off "
+                    "events use periodic vCPU kicks (slower)\n");
+    }
 
     struct irq_line irq = {.set = uart_irq_set, .opaque = m, .spi = MEMMAP_UART_SPI};
     err = uart16550_init(&m->uart, &irq, console_tx, m);
@@ -1342,8 +1376,10 @@ static void machine_release(struct machine *m)
         m->console_ready = false;
     }
     if (m->vcpus) {
-        for (unsigned int i = 0; i < m->opts.cpus; i++)
+        for (unsigned int i = 0; i < m->opts.cpus; i++) {
             pthread_cond_destroy(&m->vcpus[i].cond);
+            vcpu_stat_close(&m->vcpus[i].hvc_stat);
+        }
         free(m->vcpus);
     }
     kvm_vm_release(&m->vm);
@@ -1394,7 +1430,7 @@ static void wait_for_stop(struct machine *m, const struct timespec *deadline)
         if (m->mode == PSCI_MODE_KERNEL) {
             struct timespec tick;
             clock_gettime(CLOCK_MONOTONIC, &tick);
-            tick.tv_nsec += KMODE_KICK_NS;
+            tick.tv_nsec += KMODE_WATCH_NS;
             if (tick.tv_nsec >= 1000000000L) {
                 tick.tv_sec++;
                 tick.tv_nsec -= 1000000000L;
@@ -1405,7 +1441,7 @@ static void wait_for_stop(struct machine *m, const struct timespec *deadline)
             rc = pthread_cond_timedwait(&m->cond, &m->lock, deadline_first ? deadline : &tick);
             if (rc == ETIMEDOUT && !deadline_first) {
                 if (!m->stop)
-                    kmode_kick_locked(m);
+                    kmode_watch_locked(m, events_monotonic_ns());
                 continue;
             }
         } else {
@@ -1438,6 +1474,7 @@ static int machine_init_sync(struct machine *m)
     for (unsigned int i = 0; i < m->opts.cpus && !err; i++) {
         m->vcpus[i].m = m;
         m->vcpus[i].index = i;
+        m->vcpus[i].hvc_stat.fd = -1;
         err = pthread_cond_init(&m->vcpus[i].cond, NULL);
     }
     return -err;
