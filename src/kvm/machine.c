@@ -715,7 +715,13 @@ static int kmode_check_power_off(struct machine *m, struct vcpu_ctl *v)
         return err;
     if (mp == KVM_MP_STATE_STOPPED) {
         v->kmode_on = false;
-        kmode_emit(m, v, false);
+        /* A system event (SYSTEM_OFF/RESET) stops every vCPU inside KVM too: that is reported
+         * as the system event, not as a CPU_OFF. */
+        pthread_mutex_lock(&m->lock);
+        bool stopping = m->stop;
+        pthread_mutex_unlock(&m->lock);
+        if (!stopping)
+            kmode_emit(m, v, false);
     }
     return 0;
 }
