@@ -504,7 +504,12 @@ static int handle_psci_user(struct machine *m, struct vcpu_ctl *v, struct kvm_ru
     case PSCI_ACT_NONE:
         if (call.x[0] == 0x84000003 || call.x[0] == 0xC4000003) { /* refused CPU_ON */
             f = fields_new();
-            field_hex(f, "target", call.x[1]);
+            pthread_mutex_lock(&m->lock);
+            int t = psci_find_vcpu(&m->psci, call.x[1] & PSCI_MPIDR_AFF_MASK);
+            pthread_mutex_unlock(&m->lock);
+            if (t >= 0 && (call.x[1] & ~PSCI_MPIDR_AFF_MASK) == 0)
+                field_int(f, "target", t);
+            field_hex(f, "target_mpidr", call.x[1]);
             field_hex(f, "entry", call.x[2]);
             field_hex(f, "context", call.x[3]);
             field_int(f, "result", (int64_t)res.x0);
@@ -514,6 +519,7 @@ static int handle_psci_user(struct machine *m, struct vcpu_ctl *v, struct kvm_ru
     case PSCI_ACT_CPU_START:
         f = fields_new();
         field_int(f, "target", a->target);
+        field_hex(f, "target_mpidr", m->vm.vcpus[a->target].mpidr);
         field_hex(f, "entry", a->entry);
         field_hex(f, "context", a->context);
         field_int(f, "result", (int64_t)res.x0);
