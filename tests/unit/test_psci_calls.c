@@ -517,6 +517,11 @@ static void test_psci_calls__system_suspend(void **state)
         assert_int_equal(r.action.context, CTX & 0xffffffffULL);
         assert_int_equal(fx_state(&M, 2), PSCI_CPU_SUSPENDED);
         assert_int_equal(M.system_suspender, 2);
+        struct psci_action act;
+        assert_int_equal(psci_vcpu_pending_action(&M, 2, &act), 0);
+        assert_int_equal(act.kind, PSCI_ACT_SYSTEM_SUSPEND);
+        assert_int_equal(act.entry, GOOD_ENTRY);
+        assert_int_equal(act.context, CTX & 0xffffffffULL);
         fx_now_ns += 3000000;
         assert_int_equal(psci_cpu_woken(&M, 2), 0);
         fx_check(&M);

@@ -97,6 +97,29 @@ static void test_psci_state__round_trip(void **state)
     uint8_t *img2 = save_alloc(&n, &len2);
     assert_int_equal(len, len2);
     assert_memory_equal(img, img2, len);
+    /* the outstanding actions survive, so a backend can re-issue them */
+    for (unsigned int i = 0; i < FX_NR_VCPUS; i++) {
+        struct psci_action x, y;
+        assert_int_equal(psci_vcpu_pending_action(&m, i, &x), 0);
+        assert_int_equal(psci_vcpu_pending_action(&n, i, &y), 0);
+        assert_memory_equal(&x, &y, sizeof(x));
+    }
+    struct psci_action act;
+    assert_int_equal(psci_vcpu_pending_action(&n, 1, &act), 0);
+    assert_int_equal(act.kind, PSCI_ACT_CPU_POWERDOWN);
+    assert_int_equal(act.entry, GOOD_ENTRY + 0x40);
+    assert_int_equal(act.context, CTX & 0xffffffffULL);
+    assert_int_equal(act.power_state, PS_CLUSTER_POWERDOWN);
+    assert_int_equal(psci_vcpu_pending_action(&n, 2, &act), 0);
+    assert_int_equal(act.kind, PSCI_ACT_CPU_STANDBY);
+    assert_int_equal(psci_vcpu_pending_action(&n, 3, &act), 0);
+    assert_int_equal(act.kind, PSCI_ACT_CPU_START);
+    assert_int_equal(act.target, 3);
+    assert_int_equal(act.entry, GOOD_ENTRY + 0x80);
+    assert_int_equal(act.context, 77);
+    assert_int_equal(psci_vcpu_pending_action(&n, 4, &act), 0);
+    assert_int_equal(act.kind, PSCI_ACT_NONE);
+    assert_int_equal(psci_vcpu_pending_action(&n, FX_NR_VCPUS, &act), -EINVAL);
     /* the restored machine behaves: the pending start completes, the suspends end */
     assert_int_equal(psci_machine_set_clock(&n, fx_clock, NULL), 0);
     assert_int_equal(psci_cpu_started(&n, 3), 0);
