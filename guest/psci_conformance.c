@@ -492,6 +492,7 @@ static void test_cpu_on_race(void)
             if (dl < (int)sizeof(detail))
                 dl += rt_snprintf(detail + dl, sizeof(detail) - (size_t)dl, " cpu%d:%ld", racers[r], res);
         }
+        tap_diag("race %lu results (cpu:return): %s", round, detail);
         tap_result(ready && success == 1 && bad == 0, detail,
                    "race %lu: %d CPUs CPU_ON cpu %d: one SUCCESS, the rest ALREADY_ON%s", round,
                    nr + 1, target, kmode ? "" : " or ON_PENDING");
