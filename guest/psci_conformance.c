@@ -745,29 +745,38 @@ static void parse_config(void)
     tap_diag("bootargs: %s", machine.bootargs);
 }
 
+/* Each group is announced with the guest time it starts at, so slow hosts can be diagnosed. */
+#define GROUP(call)                                                                         \
+    do {                                                                                    \
+        tap_diag("t=%lu ms: %s", rt_ticks_to_ns(rt_now() - t0) / 1000000, #call);            \
+        call;                                                                               \
+    } while (0)
+
 static void run_all(void)
 {
     int off_cpu = machine.nr_cpus > 1 ? (boot == 0 ? 1 : 0) : -1;
-    test_version();
-    test_features();
-    test_unknown_ids();
-    call_not_offered(false);
-    test_affinity_matrix("secondaries off");
-    test_affinity_errors();
-    test_cpu_on_errors(off_cpu);
-    test_system_suspend_bad_entry();
-    test_node_hw_state();
-    test_cpu_suspend();
-    test_cpu_on_all();
-    test_affinity_matrix("all CPUs on");
-    test_node_hw_state();
-    test_system_suspend_denied();
-    test_reset2_off2();
-    test_cpu_on_race();
-    test_cpu_off_all();
-    test_affinity_matrix("secondaries off again");
-    call_not_offered(true);
-    test_kernel_bad_entry(off_cpu);
+    u64 t0 = rt_now();
+    GROUP(test_version());
+    GROUP(test_features());
+    GROUP(test_unknown_ids());
+    GROUP(call_not_offered(false));
+    GROUP(test_affinity_matrix("secondaries off"));
+    GROUP(test_affinity_errors());
+    GROUP(test_cpu_on_errors(off_cpu));
+    GROUP(test_system_suspend_bad_entry());
+    GROUP(test_node_hw_state());
+    GROUP(test_cpu_suspend());
+    GROUP(test_cpu_on_all());
+    GROUP(test_affinity_matrix("all CPUs on"));
+    GROUP(test_node_hw_state());
+    GROUP(test_system_suspend_denied());
+    GROUP(test_reset2_off2());
+    GROUP(test_cpu_on_race());
+    GROUP(test_cpu_off_all());
+    GROUP(test_affinity_matrix("secondaries off again"));
+    GROUP(call_not_offered(true));
+    GROUP(test_kernel_bad_entry(off_cpu));
+    tap_diag("t=%lu ms: done", rt_ticks_to_ns(rt_now() - t0) / 1000000);
 }
 
 void payload_main(void)
