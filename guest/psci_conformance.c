@@ -31,7 +31,6 @@ static struct mbox mb[RT_MAX_CPUS];
 static volatile u64 race_go;
 
 static void sev(void) { __asm__ volatile("dsb sy; sev" ::: "memory"); }
-static void wfe(void) { __asm__ volatile("wfe" ::: "memory"); }
 
 void secondary_main(u64 context, u64 entry_id, u64 cpu)
 {
@@ -42,12 +41,18 @@ void secondary_main(u64 context, u64 entry_id, u64 cpu)
     m->el = rt_read_sysreg(CurrentEL);
     m->sctlr = rt_read_sysreg(sctlr_el1);
     m->done_seq = rt_read_once(&m->cmd_seq); /* nothing from an earlier life is pending */
+    gic_init_cpu();
     rt_write_once(&m->boots, m->boots + 1);
     sev();
     for (;;) {
         u64 seq = rt_read_once(&m->cmd_seq);
         if (seq == m->done_seq) {
-            wfe();
+            /* Idle in WFI (not a WFE spin, which keeps the vCPU trapping and steals host CPU
+             * from the boot CPU): the boot CPU sends the wake-up SGI after posting a command;
+             * it stays pending until acknowledged, so a command posted just before the WFI
+             * is not missed. */
+            __asm__ volatile("dsb sy; wfi" ::: "memory");
+            gic_ack_all();
             continue;
         }
         s64 r = 0;
@@ -94,7 +99,7 @@ static bool cpu_cmd(int i, enum cmd cmd, u64 a0, u64 a1, u64 a2, u64 a3, bool wa
     m->a[0] = a0, m->a[1] = a1, m->a[2] = a2, m->a[3] = a3;
     u64 seq = m->cmd_seq + 1;
     rt_write_once(&m->cmd_seq, seq);
-    sev();
+    gic_send_wake(machine.mpidr[i]);
     if (!wait)
         return true;
     if (!wait_value(&m->done_seq, seq, TIMEOUT_MS))
