@@ -10,6 +10,8 @@
 
 #define TIMEOUT_MS 10000u       /* generous: nested KVM under QEMU TCG is slow */
 #define CTX_MAGIC 0x5eed000000000000ull
+#define PS_STANDBY 0x0u          /* original format: core standby */
+#define PS_POWERDOWN (1u << 16)  /* core power-down; | level << 24 for cluster/system */
 
 /* ---- configuration from the bootargs ------------------------------------------------------- */
 enum { OPT_SUSPEND = 1, OPT_RESET2 = 2, OPT_OFF2 = 4, OPT_STAT = 8, OPT_NODE_HW = 16 };
@@ -19,7 +21,7 @@ static unsigned opts;           /* optional functions pscivm offers (user mode) 
 static int boot;                /* index of the boot CPU */
 
 /* ---- mailboxes: one per CPU; the boot CPU writes cmd*, the CPU itself everything else ------- */
-enum cmd { CMD_CALL = 1, CMD_OFF, CMD_RACE };
+enum cmd { CMD_CALL = 1, CMD_OFF, CMD_RACE, CMD_POWERDOWN };
 struct mbox {
     volatile u64 boots;                         /* times the CPU entered secondary_main */
     volatile u64 ctx, entry, daif, el, sctlr;   /* what the last CPU_ON delivered */
@@ -72,6 +74,13 @@ void secondary_main(u64 context, u64 entry_id, u64 cpu)
             while (rt_read_once(&race_go) != m->a[3])
                 rt_cpu_relax();
             r = psci_call(PSCI_FN64(FN_CPU_ON), m->a[0], m->a[1], m->a[2]);
+            break;
+        case CMD_POWERDOWN: /* a[0] = context id, a[1] = wake-up delay in ms */
+            timer_arm_ms(m->a[1]);
+            r = rt_suspend_call(&rt_resume_ctx[cpu], PSCI_FN64(FN_CPU_SUSPEND), PS_POWERDOWN,
+                                (u64)resume_entry, m->a[0]);
+            timer_disarm();
+            gic_init_cpu(); /* pscivm re-initialises a vCPU that resumes from power-down */
             break;
         }
         m->ret = (u64)r;
@@ -186,8 +195,6 @@ static const char *conv(bool smc64) { return smc64 ? "SMC64" : "SMC32"; }
 static s64 bad_entry_error(void) { return version >= V10 ? PSCI_INVALID_ADDRESS : PSCI_INVALID_PARAMS; }
 
 #define GARBAGE 0xdeadbeef00000000ull
-#define PS_STANDBY 0x0u
-#define PS_POWERDOWN (1u << 16)
 
 static u64 bad_entry(void) { return machine.ram_base + machine.ram_size + 0x1000; }
 static bool aff3_zero(u64 mpidr) { return (mpidr >> 32) == 0; }
@@ -534,25 +541,41 @@ static void test_cpu_suspend(void)
     timer_disarm();
     tap_ret(r, PSCI_SUCCESS, "CPU_SUSPEND SMC32 standby with garbage in x1-x3[63:32]");
 
-    /* Power-down: pscivm resumes at entry with the context id; KVM treats it as standby. */
+    /* Power-down at levels 0 (core), 1 (cluster), 2 (system): pscivm resumes at the entry point
+     * with the context id (a deeper level than the others allow is demoted, still a power-down
+     * for this core); KVM treats every power-down as standby and returns SUCCESS in place. */
     struct resume_ctx *rc = &rt_resume_ctx[boot];
     u64 ctx = CTX_MAGIC | 0xd0;
-    timer_arm_ms(20);
-    r = rt_suspend_call(rc, PSCI_FN64(FN_CPU_SUSPEND), PS_POWERDOWN, (u64)resume_entry, ctx);
-    timer_disarm();
-    gic_init_cpu(); /* pscivm re-initialises the vCPU on resume */
-    if (kmode) {
-        tap_result(r == PSCI_SUCCESS && !rc->resumed, NULL,
-                   "CPU_SUSPEND power-down returns SUCCESS like standby (kernel: WFI) (got %ld, resumed %lu)",
-                   r, rc->resumed);
-    } else {
-        tap_result(rc->resumed, NULL, "CPU_SUSPEND power-down resumed at the entry point (returned %ld)", r);
-        if (rc->resumed) {
-            tap_eq(rc->got_ctx, ctx, "power-down resume: x0 = context id");
-            tap_eq(rc->got_el, 1u << 2, "power-down resume: EL1");
-            tap_eq(rc->got_daif & 0x3c0, 0x3c0, "power-down resume: D, A, I, F masked");
-            tap_eq(rc->got_sctlr & 5, 0, "power-down resume: MMU and data cache off");
+    for (u32 level = 0; level <= 2; level++) {
+        u32 ps = PS_POWERDOWN | level << 24;
+        timer_arm_ms(20);
+        r = rt_suspend_call(rc, PSCI_FN64(FN_CPU_SUSPEND), ps, (u64)resume_entry, ctx + level);
+        timer_disarm();
+        gic_init_cpu(); /* pscivm re-initialises the vCPU on resume */
+        if (kmode) {
+            tap_result(r == PSCI_SUCCESS && !rc->resumed, NULL,
+                       "CPU_SUSPEND power-down 0x%x returns SUCCESS like standby (kernel: WFI) (got %ld, resumed %lu)",
+                       ps, r, rc->resumed);
+            continue;
         }
+        tap_result(rc->resumed, NULL, "CPU_SUSPEND power-down 0x%x resumed at the entry point (returned %ld)",
+                   ps, r);
+        if (rc->resumed) {
+            tap_eq(rc->got_ctx, ctx + level, "power-down 0x%x resume: x0 = context id", ps);
+            tap_eq(rc->got_el, 1u << 2, "power-down 0x%x resume: EL1", ps);
+            tap_eq(rc->got_daif & 0x3c0, 0x3c0, "power-down 0x%x resume: D, A, I, F masked", ps);
+            tap_eq(rc->got_sctlr & 5, 0, "power-down 0x%x resume: MMU and data cache off", ps);
+        }
+    }
+    if (offered(FN_STAT_COUNT, true)) {
+        tap_eq((u64)psci_call(PSCI_FN(FN_STAT_COUNT), machine.mpidr[boot], PS_POWERDOWN, 0), 1,
+               "PSCI_STAT_COUNT(core power-down) is 1");
+        tap_result(psci_call(PSCI_FN64(FN_STAT_RESIDENCY), machine.mpidr[boot], PS_POWERDOWN, 0) > 0,
+                   NULL, "PSCI_STAT_RESIDENCY(core power-down) is > 0 us");
+        tap_eq((u64)psci_call(PSCI_FN64(FN_STAT_COUNT), absent_mpidr(), PS_STANDBY, 0), 0,
+               "PSCI_STAT_COUNT of a non-existent MPIDR is 0");
+        tap_eq((u64)psci_call(PSCI_FN64(FN_STAT_RESIDENCY), machine.mpidr[boot], 1u << 20, 0), 0,
+               "PSCI_STAT_RESIDENCY of an invalid power_state is 0");
     }
 
     /* Invalid power_state / entry: pscivm validates; KVM never does (WFI + SUCCESS). */
@@ -578,6 +601,35 @@ static void test_cpu_suspend(void)
     tap_ret(r, kmode ? PSCI_SUCCESS : bad_entry_error(),
             "CPU_SUSPEND power-down with an entry point outside RAM%s",
             kmode ? ": KVM ignores the entry point (WFI, SUCCESS)" : "");
+}
+
+/* Power-down CPU_SUSPEND on a secondary, woken by its own timer; while it is suspended
+ * AFFINITY_INFO still reports it ON (a suspended core is logically on — true at every moment
+ * of the call, so the check is deterministic). */
+static void test_secondary_powerdown(void)
+{
+    for (unsigned i = 0; i < machine.nr_cpus; i++) {
+        if ((int)i == boot || !cpu_is_on[i])
+            continue;
+        u64 ctx = CTX_MAGIC | 0xd100 | i;
+        struct mbox *m = &mb[i];
+        cpu_cmd((int)i, CMD_POWERDOWN, ctx, 100, 0, 0, false, NULL);
+        rt_delay_ms(30);
+        tap_ret(psci_call(PSCI_FN64(FN_AFFINITY_INFO), machine.mpidr[i], 0, 0), AFF_ON,
+                "AFFINITY_INFO of cpu %u during its power-down CPU_SUSPEND is ON", i);
+        bool done = wait_value(&m->done_seq, m->cmd_seq, TIMEOUT_MS);
+        struct resume_ctx *rc = &rt_resume_ctx[i];
+        s64 r = (s64)rt_read_once(&m->ret);
+        u64 resumed = rt_read_once(&rc->resumed);
+        if (kmode)
+            tap_result(done && r == PSCI_SUCCESS && !resumed, NULL,
+                       "cpu %u power-down CPU_SUSPEND returns SUCCESS in place (kernel: WFI)", i);
+        else
+            tap_result(done && resumed && rt_read_once(&rc->got_ctx) == ctx, NULL,
+                       "cpu %u power-down CPU_SUSPEND resumed at the entry point with its context id (done %d, resumed %lu, x0 0x%lx)",
+                       i, done, resumed, rt_read_once(&rc->got_ctx));
+        break; /* one secondary is enough */
+    }
 }
 
 static void test_system_suspend_denied(void)
@@ -774,6 +826,7 @@ static void run_all(void)
     GROUP(test_cpu_on_all());
     GROUP(test_affinity_matrix("all CPUs on"));
     GROUP(test_node_hw_state());
+    GROUP(test_secondary_powerdown());
     GROUP(test_system_suspend_denied());
     GROUP(test_reset2_off2());
     GROUP(test_cpu_on_race());
