@@ -40,18 +40,28 @@
 #include "devices/bus.h"
 #include "devices/guest_mem.h"
 #include "devices/uart16550.h"
+#include "devices/virtio_blk.h"
 #include "kvm/machine.h"
+#include "kvm/vcpu_stats.h"
 #include "kvm/vm.h"
 #include "psci/psci.h"
 #include "vmm/events.h"
 #include "vmm/exit_status.h"
+#include "vmm/console.h"
 #include "vmm/fdt.h"
+#include "vmm/kernel_image.h"
 #include "vmm/memmap.h"
 #include "vmm/policy.h"
 
 #define DTB_AREA_SIZE (2ULL << 20) /* the device tree lives in the top 2 MiB of RAM */
 #define GIC_NR_IRQS 128            /* 32 private + 96 SPIs */
 #define MAX_LOGGED_MMIO 16
+/* Kernel mode (see "observing CPU_ON / CPU_OFF"): how often the main thread looks at the
+ * running vCPUs' HVC counters, how often it kicks them blindly when the host has no binary
+ * stats, and how often a parked powered-off vCPU's thread looks for a CPU_ON. */
+#define KMODE_WATCH_NS (1 * 1000 * 1000)
+#define KMODE_BLIND_KICK_NS (5 * 1000 * 1000)
+#define KMODE_POLL_NS (1 * 1000 * 1000)
 
 enum vcpu_run_state {
     VCPU_PARKED,
@@ -71,6 +81,9 @@ struct vcpu_ctl {
     bool start_pending;
     bool start_is_cpu_on;       /* report psci_cpu_started/_start_failed to the core */
     uint64_t start_entry, start_context;
+    bool kmode_on;              /* kernel mode: last power state observed (events) */
+    struct vcpu_stat hvc_stat;  /* kernel mode: the vCPU's HVC exit counter (fd -1: none) */
+    uint64_t hvc_seen;          /* its value at the last look */
 };
 
 struct machine {
@@ -91,6 +104,20 @@ struct machine {
     uint8_t *payload;
     size_t payload_size;
     uint64_t dtb_gpa;
+    uint64_t entry_gpa;         /* where vCPU 0 starts: RAM base, or the kernel's address */
+
+    /* Linux boot (--kernel): the Image, initrd and their placement. */
+    struct kernel_image kernel;
+    uint8_t *initrd;
+    size_t initrd_size;
+    struct boot_layout layout;
+
+    struct virtio_blk *disks;   /* opts.nr_disks, in virtio-mmio slots 0.. */
+    unsigned int nr_disks_ready;
+
+    struct console console;
+    bool console_ready;
+    int console_fd;             /* UART output: stdout, a --console file, or -1 (none) */
 
     /* Console: line-buffered when events share stdout, so lines never interleave. */
     bool console_line_buffered;
@@ -108,6 +135,7 @@ struct machine {
     unsigned int paused;
     uint64_t logged_mmio[MAX_LOGGED_MMIO];
     unsigned int nr_logged_mmio;
+    unsigned int nr_nisv_logged;    /* atomic */
 
     struct vcpu_ctl *vcpus;
 };
@@ -124,7 +152,9 @@ static void console_flush_locked(struct machine *m)
 {
     size_t off = 0;
     while (off < m->console_len) {
-        ssize_t n = write(STDOUT_FILENO, m->console_buf + off, m->console_len - off);
+        if (m->console_fd < 0)
+            break;
+        ssize_t n = write(m->console_fd, m->console_buf + off, m->console_len - off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -383,12 +413,14 @@ static int wait_for_wakeup(struct machine *m, struct vcpu_ctl *v)
 
 /* ---- system power transitions (both modes) ----------------------------------------------- */
 
+#define SYSTEM_TYPE_UNKNOWN UINT64_MAX /* kernel-mode SYSTEM_OFF2: type not recoverable */
+
 static void system_request(struct machine *m, struct vcpu_ctl *v, enum system_request req,
                            uint64_t type, uint64_t cookie)
 {
     struct policy_decision d = policy_system_request(&m->opts, req);
     struct json_object *f = NULL;
-    if (req == SYSTEM_REQ_OFF2) {
+    if (req == SYSTEM_REQ_OFF2 && type != SYSTEM_TYPE_UNKNOWN) {
         f = fields_new();
         field_int(f, "type", (int64_t)type);
     } else if (req == SYSTEM_REQ_RESET2) {
@@ -605,10 +637,9 @@ static int handle_system_event(struct machine *m, struct vcpu_ctl *v, struct kvm
     switch (run->system_event.type) {
     case KVM_SYSTEM_EVENT_SHUTDOWN:
         if (flags & KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2) {
-            int err = kvm_vcpu_get_reg(&m->vm, v->index, KVM_REG_X(1), &x1);
-            if (err)
-                return err;
-            system_request(m, v, SYSTEM_REQ_OFF2, (uint32_t)x1, 0);
+            /* KVM has already overwritten x0..x3 (INTERNAL_FAILURE, 0, 0, 0) for OFF2, so the
+             * hibernate type (0 or 1, both HIBERNATE_OFF) is not known here: no type field. */
+            system_request(m, v, SYSTEM_REQ_OFF2, SYSTEM_TYPE_UNKNOWN, 0);
         } else {
             system_request(m, v, SYSTEM_REQ_OFF, 0, 0);
         }
@@ -642,6 +673,120 @@ static int handle_system_event(struct machine *m, struct vcpu_ctl *v, struct kvm
     return -EPROTO;
 }
 
+/* ---- kernel mode: observing CPU_ON / CPU_OFF done inside KVM -------------------------------- *
+ * KVM's PSCI never exits for CPU_ON/CPU_OFF: a vCPU that calls CPU_OFF goes to
+ * KVM_MP_STATE_STOPPED and sleeps inside KVM_RUN; a CPU_ON from another vCPU wakes it there.
+ * pscivm still reports both as events:
+ *  - OFF: every KMODE_WATCH_NS the main thread reads the HVC exit counter of each vCPU
+ *    believed on (KVM binary stats, read without disturbing the vCPU); when it moved, the vCPU
+ *    made a hypercall (CPU_OFF among them), so the main thread kicks it out of KVM_RUN
+ *    (immediate_exit + SIGUSR1; a signal also ends the in-kernel sleep of a stopped vCPU) and
+ *    the vCPU's own thread reads its MP state (no contention on the vCPU mutex) and reports
+ *    cpu_off when it is STOPPED. Hosts without binary stats: blind kicks every
+ *    KMODE_BLIND_KICK_NS (measured: costly under nested virtualisation, hence the counter).
+ *  - ON: the thread of a vCPU seen STOPPED does not re-enter KVM_RUN; it polls its MP state
+ *    every KMODE_POLL_NS and reports cpu_on when it turned RUNNABLE, then runs it. As the
+ *    vCPU cannot execute before it is seen on, no CPU_ON is missed or reported late by more
+ *    than the poll period (plus the thread wake-up), and events stay ordered per vCPU.
+ *    KVM applies the CPU_ON entry point on the vCPU's next KVM_RUN, so the event carries no
+ *    entry/context (it has "source": "kvm" instead).
+ *  Latency: cpu_off within ~KMODE_WATCH_NS of the CPU_OFF, cpu_on within ~KMODE_POLL_NS of
+ *  the CPU_ON. An OFF period shorter than that could go unseen (both its events are then
+ *  missing, never just one); Linux's hotplug keeps a CPU off far longer. */
+
+static void kmode_emit(struct machine *m, struct vcpu_ctl *v, bool on)
+{
+    struct json_object *f = fields_new();
+    field_str(f, "source", "kvm");
+    if (on) {
+        field_int(f, "target", v->index);
+        field_int(f, "result", 0);
+    }
+    /* The caller of CPU_ON is not known in kernel mode: the event has no "vcpu" field. */
+    emit(m, on ? "cpu_on" : "cpu_off", on ? -1 : (int)v->index, f);
+}
+
+/* After a kick: report a CPU_OFF that happened inside KVM. */
+static int kmode_check_power_off(struct machine *m, struct vcpu_ctl *v)
+{
+    if (!v->kmode_on)
+        return 0;
+    uint32_t mp;
+    int err = kvm_vcpu_get_mp_state(&m->vm, v->index, &mp);
+    if (err)
+        return err;
+    if (mp == KVM_MP_STATE_STOPPED) {
+        v->kmode_on = false;
+        /* A system event (SYSTEM_OFF/RESET) stops every vCPU inside KVM too: that is reported
+         * as the system event, not as a CPU_OFF. */
+        pthread_mutex_lock(&m->lock);
+        bool stopping = m->stop;
+        pthread_mutex_unlock(&m->lock);
+        if (!stopping)
+            kmode_emit(m, v, false);
+    }
+    return 0;
+}
+
+/* Park a powered-off vCPU's thread until KVM's CPU_ON made it runnable. 0, -ESHUTDOWN. */
+static int kmode_wait_power_on(struct machine *m, struct vcpu_ctl *v)
+{
+    for (;;) {
+        uint32_t mp;
+        int err = kvm_vcpu_get_mp_state(&m->vm, v->index, &mp);
+        if (err)
+            return err;
+        if (mp != KVM_MP_STATE_STOPPED)
+            break;
+        pthread_mutex_lock(&m->lock);
+        pause_point_locked(m, v);
+        bool stop = m->stop;
+        if (!stop) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += KMODE_POLL_NS;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&v->cond, &m->lock, &ts);
+            stop = m->stop;
+        }
+        pthread_mutex_unlock(&m->lock);
+        if (stop)
+            return -ESHUTDOWN;
+    }
+    v->kmode_on = true;
+    kmode_emit(m, v, true);
+    return 0;
+}
+
+/* Main thread, kernel mode, every KMODE_WATCH_NS: kick the vCPUs believed on that made a
+ * hypercall since the last look (or, without stats, every KMODE_BLIND_KICK_NS). */
+static void kmode_watch_locked(struct machine *m, uint64_t now_ns)
+{
+    static uint64_t last_blind;
+    bool blind_due = now_ns - last_blind >= KMODE_BLIND_KICK_NS;
+    bool blind_used = false;
+    for (unsigned int i = 0; i < m->vm.nr_vcpus; i++) {
+        struct vcpu_ctl *v = &m->vcpus[i];
+        if (!v->kmode_on || v->state != VCPU_RUNNING)
+            continue;
+        uint64_t hvc;
+        if (vcpu_stat_read(&v->hvc_stat, &hvc) == 0) {
+            if (hvc != v->hvc_seen) {
+                v->hvc_seen = hvc;
+                kick_vcpu(v);
+            }
+        } else if (blind_due) {
+            blind_used = true;
+            kick_vcpu(v);
+        }
+    }
+    if (blind_used)
+        last_blind = now_ns;
+}
+
 /* ---- vCPU thread ------------------------------------------------------------------------------ */
 
 static int handle_exit(struct machine *m, struct vcpu_ctl *v)
@@ -657,6 +802,14 @@ static int handle_exit(struct machine *m, struct vcpu_ctl *v)
         break;
     case KVM_EXIT_SYSTEM_EVENT:
         return handle_system_event(m, v, run);
+    case KVM_EXIT_ARM_NISV:
+        /* A data abort KVM cannot emulate (no instruction syndrome, e.g. a load/store pair to
+         * MMIO): the guest gets an external abort, as on hardware without a device there. */
+        if (__atomic_fetch_add(&m->nr_nisv_logged, 1, __ATOMIC_RELAXED) < MAX_LOGGED_MMIO)
+            fprintf(stderr, "pscivm: vCPU %u: MMIO access at 0x%llx that KVM cannot decode (no "
+                    "syndrome); injecting an external data abort\n", v->index,
+                    (unsigned long long)run->arm_nisv.fault_ipa);
+        return kvm_vcpu_inject_dabt(&m->vm, v->index);
     case KVM_EXIT_FAIL_ENTRY:
         fprintf(stderr, "pscivm: vCPU %u: KVM_EXIT_FAIL_ENTRY (hardware reason 0x%llx)\n",
                 v->index, (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
@@ -690,6 +843,7 @@ static void vcpu_do_start(struct machine *m, struct vcpu_ctl *v)
     if (cpu_on)
         psci_cpu_started(&m->psci, v->index);
     v->state = VCPU_RUNNING;
+    v->kmode_on = true;
 }
 
 static void *vcpu_thread(void *arg)
@@ -721,9 +875,23 @@ static void *vcpu_thread(void *arg)
         if (parked)
             continue;
 
-        int err = kvm_vcpu_run(&m->vm, v->index);
+        int err = 0;
+        if (m->mode == PSCI_MODE_KERNEL && !v->kmode_on) {
+            err = kmode_wait_power_on(m, v);
+            if (err == -ESHUTDOWN)
+                continue;
+            if (err) {
+                request_stop(m, false, PSCIVM_EXIT_ERROR, "host error");
+                break;
+            }
+        }
+        err = kvm_vcpu_run(&m->vm, v->index);
         if (err == -EINTR) {
             __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+            if (m->mode == PSCI_MODE_KERNEL && kmode_check_power_off(m, v) < 0) {
+                request_stop(m, false, PSCIVM_EXIT_ERROR, "host error");
+                break;
+            }
             continue;
         }
         if (!err)
@@ -785,12 +953,93 @@ static int load_payload(struct machine *m)
     return err;
 }
 
-/* Guest RAM contents at power-on: zeroes, the payload at the start, the DTB at the top. */
+/* Read a whole regular file (the initrd) into a malloc'd buffer of at most `max` bytes. */
+static int read_file(const char *what, const char *path, uint64_t max, uint8_t **out,
+                     size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        fprintf(stderr, "pscivm: cannot open %s %s: %s\n", what, path, strerror(e));
+        return -e;
+    }
+    struct stat st;
+    int err = 0;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "pscivm: %s %s is not a regular file\n", what, path);
+        err = -EINVAL;
+    } else if ((uint64_t)st.st_size > max) {
+        fprintf(stderr, "pscivm: %s %s is %lld MiB, more than fits in guest RAM\n", what, path,
+                (long long)(st.st_size >> 20));
+        err = -EFBIG;
+    }
+    size_t size = err ? 0 : (size_t)st.st_size;
+    uint8_t *buf = err ? NULL : malloc(size ? size : 1);
+    if (!err && !buf)
+        err = -ENOMEM;
+    size_t off = 0;
+    while (!err && off < size) {
+        ssize_t n = read(fd, buf + off, size - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            fprintf(stderr, "pscivm: reading %s %s: %s\n", what, path,
+                    n < 0 ? strerror(errno) : "unexpected end of file");
+            err = -EIO;
+        } else {
+            off += (size_t)n;
+        }
+    }
+    close(fd);
+    if (err) {
+        free(buf);
+        return err;
+    }
+    *out = buf;
+    *len = size;
+    return 0;
+}
+
+/* --kernel: the Image (decompressed if needed), the initrd, and where they go. */
+static int load_kernel(struct machine *m)
+{
+    char err[320];
+    int rc = kernel_image_load(&m->kernel, m->opts.kernel, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "pscivm: %s\n", err);
+        return rc;
+    }
+    if (m->opts.initrd) {
+        rc = read_file("initrd", m->opts.initrd, m->mem.size, &m->initrd, &m->initrd_size);
+        if (rc)
+            return rc;
+    }
+    rc = boot_layout_plan(&m->layout, m->mem.base, m->mem.size, &m->kernel, m->initrd_size, err,
+                          sizeof(err));
+    if (rc) {
+        fprintf(stderr, "pscivm: %s\n", err);
+        return rc;
+    }
+    m->dtb_gpa = m->layout.dtb_addr;
+    m->entry_gpa = m->layout.kernel_addr;
+    return 0;
+}
+
+/* Guest RAM contents at power-on: zeroes, the payload at the start (or the kernel and initrd
+ * where load_kernel() planned them), the DTB at the top. */
 static int machine_load_images(struct machine *m)
 {
     if (madvise(m->mem.host, m->mem.size, MADV_DONTNEED) < 0)
         memset(m->mem.host, 0, m->mem.size);
-    memcpy(m->mem.host, m->payload, m->payload_size);
+    if (m->opts.kernel) {
+        memcpy(m->mem.host + (m->layout.kernel_addr - m->mem.base), m->kernel.data,
+               m->kernel.size);
+        if (m->initrd_size)
+            memcpy(m->mem.host + (m->layout.initrd_addr - m->mem.base), m->initrd,
+                   m->initrd_size);
+    } else {
+        memcpy(m->mem.host, m->payload, m->payload_size);
+    }
 
     uint64_t mpidrs[MEMMAP_MAX_VCPUS];
     for (unsigned int i = 0; i < m->vm.nr_vcpus; i++)
@@ -804,6 +1053,9 @@ static int machine_load_images(struct machine *m)
         .bootargs = m->opts.cmdline,
         .reserve_base = m->dtb_gpa,
         .reserve_size = DTB_AREA_SIZE,
+        .initrd_start = m->initrd_size ? m->layout.initrd_addr : 0,
+        .initrd_end = m->initrd_size ? m->layout.initrd_addr + m->initrd_size : 0,
+        .nr_virtio = m->nr_disks_ready,
     };
     char err[128];
     void *dtb = guest_mem_ptr(&m->mem, m->dtb_gpa, FDT_MAX_SIZE);
@@ -875,6 +1127,46 @@ static int setup_psci_cores(struct machine *m)
     return err;
 }
 
+/* One virtio-blk device per --disk, in virtio-mmio slot order (slot n: MEMMAP_VIRTIO_BASE +
+ * n * stride, SPI 16 + n). The guest sees them as /dev/vda, vdb ... in --disk order. */
+static int setup_disks(struct machine *m)
+{
+    if (!m->opts.nr_disks)
+        return 0;
+    m->disks = calloc(m->opts.nr_disks, sizeof(*m->disks));
+    if (!m->disks)
+        return -ENOMEM;
+    for (unsigned int i = 0; i < m->opts.nr_disks; i++) {
+        char *path;
+        bool ro;
+        char err[320], id[24];
+        int rc = virtio_blk_parse_spec(m->opts.disks[i], &path, &ro, err, sizeof(err));
+        if (rc) {
+            fprintf(stderr, "pscivm: --%s\n", err);
+            return rc;
+        }
+        snprintf(id, sizeof(id), "pscivm-disk%u", i);
+        struct irq_line irq = {.set = uart_irq_set, .opaque = m,
+                               .spi = MEMMAP_VIRTIO_SPI_BASE + i};
+        rc = virtio_blk_init(&m->disks[i], path, ro, id, &m->mem, irq, err, sizeof(err));
+        free(path);
+        if (rc) {
+            fprintf(stderr, "pscivm: %s\n", err);
+            return rc;
+        }
+        m->nr_disks_ready = i + 1;
+        uint64_t base = MEMMAP_VIRTIO_BASE + (uint64_t)i * MEMMAP_VIRTIO_STRIDE;
+        rc = bus_register(&m->bus, base, VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
+                          &m->disks[i].transport, "virtio-blk");
+        if (rc) {
+            fprintf(stderr, "pscivm: registering virtio-blk %u at 0x%llx: %s\n", i,
+                    (unsigned long long)base, strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /* The one assembly order (KVM requires most of it, see vm.c):
  *  1. payload file read (fail early, before touching KVM)
  *  2. VM, guest RAM (anonymous mapping) and its memory slot
@@ -883,14 +1175,15 @@ static int setup_psci_cores(struct machine *m)
  *  5. PSCI: mode resolution; SMCCC filter (user) or PSCI version + SYSTEM_SUSPEND cap
  *     (kernel) — all before the first KVM_RUN
  *  6. PSCI core(s)
- *  7. devices on the bus (UART; later: virtio-mmio slots)
- *  8. images into RAM (payload, device tree) — redone on every reset */
+ *  7. devices on the bus (UART, then one virtio-blk per --disk in virtio-mmio slots 0..)
+ *  8. images into RAM (payload or kernel + initrd, device tree) — redone on every reset */
 static int machine_build(struct machine *m)
 {
     m->mem.base = MEMMAP_RAM_BASE;
     m->mem.size = m->opts.mem_mib << 20;
     m->dtb_gpa = m->mem.base + m->mem.size - DTB_AREA_SIZE;
-    int err = load_payload(m);
+    m->entry_gpa = m->mem.base;
+    int err = m->opts.kernel ? load_kernel(m) : load_payload(m);
     if (err)
         return err;
 
@@ -914,6 +1207,7 @@ static int machine_build(struct machine *m)
         err = kvm_vm_init_gic(&m->vm);
     if (err)
         return err;
+    kvm_vm_enable_nisv_to_user(&m->vm); /* optional: without it such accesses fail KVM_RUN */
 
     bool has_filter = kvm_vm_has_smccc_filter(&m->vm);
     m->mode = m->opts.mode == PSCI_MODE_AUTO ? (has_filter ? PSCI_MODE_USER : PSCI_MODE_KERNEL)
@@ -923,6 +1217,14 @@ static int machine_build(struct machine *m)
         err = setup_psci_cores(m);
     if (err)
         return err;
+    for (unsigned int i = 0; i < m->vm.nr_vcpus; i++) {
+        m->vcpus[i].hvc_stat.fd = -1;
+        if (m->mode == PSCI_MODE_KERNEL &&
+            vcpu_stat_open(&m->vcpus[i].hvc_stat, m->vm.vcpus[i].fd, "hvc_exit_stat") < 0 &&
+            i == 0)
+            fprintf(stderr, "pscivm: no KVM binary stats on this host: kernel-mode cpu_off "
+                    "events use periodic vCPU kicks (slower)\n");
+    }
 
     struct irq_line irq = {.set = uart_irq_set, .opaque = m, .spi = MEMMAP_UART_SPI};
     err = uart16550_init(&m->uart, &irq, console_tx, m);
@@ -936,7 +1238,7 @@ static int machine_build(struct machine *m)
                 (unsigned long long)MEMMAP_UART_BASE, strerror(-err));
         return err;
     }
-    return 0;
+    return setup_disks(m);
 }
 
 /* Power-on / reset state of everything but RAM contents. */
@@ -951,6 +1253,8 @@ static int machine_reset(struct machine *m, bool first)
         if (m->psci_ready)
             psci_machine_reset(&m->psci);
         uart16550_reset(&m->uart);
+        for (unsigned int i = 0; i < m->nr_disks_ready; i++)
+            virtio_mmio_reset(&m->disks[i].transport);
     }
     int err = machine_load_images(m);
     if (err)
@@ -964,8 +1268,9 @@ static int machine_reset(struct machine *m, bool first)
         v->state = (m->mode == PSCI_MODE_KERNEL && i != 0) ? VCPU_RUNNING : VCPU_PARKED;
         v->start_pending = i == 0;
         v->start_is_cpu_on = false;
-        v->start_entry = m->mem.base;
+        v->start_entry = m->entry_gpa;
         v->start_context = m->dtb_gpa;
+        v->kmode_on = false;
         __atomic_store_n(&m->vm.vcpus[i].run->immediate_exit, 0, __ATOMIC_SEQ_CST);
     }
     return 0;
@@ -1024,34 +1329,74 @@ static void *signal_thread(void *arg)
     return NULL;
 }
 
-static void *stdin_thread(void *arg)
+/* Console input (console.c's reader thread) goes to the UART's receive FIFO. */
+static size_t console_rx(void *opaque, const uint8_t *buf, size_t n)
 {
-    struct machine *m = arg;
-    uint8_t buf[64];
-    for (;;) {
-        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return NULL; /* EOF or error: no more console input */
-        size_t off = 0;
-        while (off < (size_t)n) {
-            off += uart16550_receive(&m->uart, buf + off, (size_t)n - off);
-            if (off < (size_t)n) {
-                struct timespec ts = {0, 5 * 1000 * 1000};
-                nanosleep(&ts, NULL);
-            }
+    struct machine *m = opaque;
+    return uart16550_receive(&m->uart, buf, n);
+}
+
+static void console_quit(void *opaque)
+{
+    struct machine *m = opaque;
+    request_stop(m, false, PSCIVM_EXIT_SIGNAL, "console escape (Ctrl-A x)");
+}
+
+/* --console: where UART output goes, and (stdio) the raw terminal + input thread. */
+static int console_open(struct machine *m)
+{
+    switch (m->opts.console) {
+    case CONSOLE_NONE:
+        m->console_fd = -1;
+        return 0;
+    case CONSOLE_FILE:
+        m->console_fd = open(m->opts.console_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (m->console_fd < 0) {
+            int e = errno;
+            fprintf(stderr, "pscivm: --console %s: cannot open: %s\n", m->opts.console_path,
+                    strerror(e));
+            return -e;
         }
+        return 0;
+    case CONSOLE_STDIO:
+        break;
     }
+    m->console_fd = STDOUT_FILENO;
+    char err[160];
+    int rc = console_init(&m->console, STDIN_FILENO, STDERR_FILENO, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "pscivm: %s\n", err);
+        return rc;
+    }
+    m->console_ready = true;
+    return 0;
+}
+
+static int console_start_input(struct machine *m)
+{
+    if (!m->console_ready)
+        return 0;
+    struct console_sink sink = {.rx = console_rx, .quit = console_quit, .opaque = m};
+    char err[160];
+    int rc = console_start(&m->console, &sink, err, sizeof(err));
+    if (rc)
+        fprintf(stderr, "pscivm: %s\n", err);
+    return rc;
 }
 
 /* ---- top level -------------------------------------------------------------------------------- */
 
 static void machine_release(struct machine *m)
 {
+    if (m->console_ready) { /* first: its reader thread feeds the UART */
+        console_release(&m->console);
+        m->console_ready = false;
+    }
     if (m->vcpus) {
-        for (unsigned int i = 0; i < m->opts.cpus; i++)
+        for (unsigned int i = 0; i < m->opts.cpus; i++) {
             pthread_cond_destroy(&m->vcpus[i].cond);
+            vcpu_stat_close(&m->vcpus[i].hvc_stat);
+        }
         free(m->vcpus);
     }
     kvm_vm_release(&m->vm);
@@ -1068,6 +1413,13 @@ static void machine_release(struct machine *m)
     }
     if (m->events_ready)
         events_release(&m->events);
+    for (unsigned int i = 0; i < m->nr_disks_ready; i++)
+        virtio_blk_release(&m->disks[i]);
+    free(m->disks);
+    if (m->opts.console == CONSOLE_FILE && m->console_fd >= 0)
+        close(m->console_fd);
+    kernel_image_release(&m->kernel);
+    free(m->initrd);
     free(m->payload);
     pthread_cond_destroy(&m->pause_cond);
     pthread_cond_destroy(&m->cond);
@@ -1085,13 +1437,34 @@ static void emit_vm_start(struct machine *m)
     emit(m, "vm_start", -1, f);
 }
 
-/* Wait for the end of one boot (stop request or timeout). */
+/* Wait for the end of one boot (stop request or timeout). In kernel mode, also kick the
+ * running vCPUs every KMODE_KICK_NS (see kmode_check_power_off). */
 static void wait_for_stop(struct machine *m, const struct timespec *deadline)
 {
     pthread_mutex_lock(&m->lock);
     while (!m->stop) {
-        int rc = deadline ? pthread_cond_timedwait(&m->cond, &m->lock, deadline)
+        int rc;
+        if (m->mode == PSCI_MODE_KERNEL) {
+            struct timespec tick;
+            clock_gettime(CLOCK_MONOTONIC, &tick);
+            tick.tv_nsec += KMODE_WATCH_NS;
+            if (tick.tv_nsec >= 1000000000L) {
+                tick.tv_sec++;
+                tick.tv_nsec -= 1000000000L;
+            }
+            bool deadline_first = deadline && (deadline->tv_sec < tick.tv_sec ||
+                                               (deadline->tv_sec == tick.tv_sec &&
+                                                deadline->tv_nsec <= tick.tv_nsec));
+            rc = pthread_cond_timedwait(&m->cond, &m->lock, deadline_first ? deadline : &tick);
+            if (rc == ETIMEDOUT && !deadline_first) {
+                if (!m->stop)
+                    kmode_watch_locked(m, events_monotonic_ns());
+                continue;
+            }
+        } else {
+            rc = deadline ? pthread_cond_timedwait(&m->cond, &m->lock, deadline)
                           : pthread_cond_wait(&m->cond, &m->lock);
+        }
         if (rc == ETIMEDOUT && !m->stop) {
             fprintf(stderr, "pscivm: --timeout %u s expired, stopping the guest\n",
                     m->opts.timeout_s);
@@ -1118,6 +1491,7 @@ static int machine_init_sync(struct machine *m)
     for (unsigned int i = 0; i < m->opts.cpus && !err; i++) {
         m->vcpus[i].m = m;
         m->vcpus[i].index = i;
+        m->vcpus[i].hvc_stat.fd = -1;
         err = pthread_cond_init(&m->vcpus[i].cond, NULL);
     }
     return -err;
@@ -1132,6 +1506,7 @@ int machine_run_options(const struct run_options *opts)
     }
     m->opts = *opts;
     m->pause_owner = -1;
+    m->console_fd = STDOUT_FILENO;
     bus_init(&m->bus);
     struct utsname u;
     snprintf(m->host_release, sizeof(m->host_release), "%s",
@@ -1163,6 +1538,8 @@ int machine_run_options(const struct run_options *opts)
     m->events_ready = true;
     m->console_line_buffered = events_on_stdout(&m->events);
     err = machine_build(m);
+    if (!err)
+        err = console_open(m);
     if (err)
         goto out;
 
@@ -1176,8 +1553,8 @@ int machine_run_options(const struct run_options *opts)
     pthread_t tid;
     if (pthread_create(&tid, NULL, signal_thread, m) == 0)
         pthread_detach(tid);
-    if (pthread_create(&tid, NULL, stdin_thread, m) == 0)
-        pthread_detach(tid);
+    if (console_start_input(m))
+        goto out;
 
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);

@@ -55,6 +55,10 @@ static int fdt_node_chosen(void *fdt, const struct fdt_params *p)
     if (p->bootargs)
         TRY(fdt_property_string(fdt, "bootargs", p->bootargs));
     TRY(fdt_property_string(fdt, "stdout-path", path));
+    if (p->initrd_end) {
+        TRY(fdt_property_u64(fdt, "linux,initrd-start", p->initrd_start));
+        TRY(fdt_property_u64(fdt, "linux,initrd-end", p->initrd_end));
+    }
     return fdt_end_node(fdt);
 }
 
@@ -160,6 +164,21 @@ static int fdt_node_uart(void *fdt)
     return fdt_end_node(fdt);
 }
 
+static int fdt_node_virtio(void *fdt, unsigned int slot)
+{
+    char name[40];
+    uint64_t base = MEMMAP_VIRTIO_BASE + (uint64_t)slot * MEMMAP_VIRTIO_STRIDE;
+    snprintf(name, sizeof(name), "virtio_mmio@%llx", (unsigned long long)base);
+    uint64_t reg[2] = {base, MEMMAP_VIRTIO_STRIDE};
+    uint32_t irq[3] = {GIC_SPI, MEMMAP_VIRTIO_SPI_BASE + slot, IRQ_TYPE_LEVEL_HIGH};
+    TRY(fdt_begin_node(fdt, name));
+    TRY(fdt_property_string(fdt, "compatible", "virtio,mmio"));
+    TRY(prop_u64s(fdt, "reg", reg, 2));
+    TRY(prop_u32s(fdt, "interrupts", irq, 3));
+    TRY(fdt_property(fdt, "dma-coherent", NULL, 0));
+    return fdt_end_node(fdt);
+}
+
 /* The whole tree, in the order documented in fdt.h. */
 static int fdt_build_tree(void *fdt, size_t size, const struct fdt_params *p)
 {
@@ -180,6 +199,8 @@ static int fdt_build_tree(void *fdt, size_t size, const struct fdt_params *p)
     TRY(fdt_node_gic(fdt, p));
     TRY(fdt_node_timer(fdt));
     TRY(fdt_node_uart(fdt));
+    for (unsigned int i = 0; i < p->nr_virtio; i++)
+        TRY(fdt_node_virtio(fdt, i));
     TRY(fdt_end_node(fdt));
     TRY(fdt_finish(fdt));
     return 0;
@@ -188,7 +209,8 @@ static int fdt_build_tree(void *fdt, size_t size, const struct fdt_params *p)
 int fdt_build(void *buf, size_t size, const struct fdt_params *p, char *err, size_t err_size)
 {
     if (p->nr_cpus == 0 || p->nr_cpus > MEMMAP_MAX_VCPUS || !p->mpidrs || p->ram_size == 0 ||
-        !psci_version_is_supported(p->psci_version) || size > INT32_MAX) {
+        !psci_version_is_supported(p->psci_version) || size > INT32_MAX ||
+        p->nr_virtio > MEMMAP_VIRTIO_SLOTS || p->initrd_start > p->initrd_end) {
         snprintf(err, err_size, "device tree: invalid machine description");
         return -EINVAL;
     }

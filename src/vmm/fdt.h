@@ -10,6 +10,9 @@
  *     intc@8000000 { compatible = "arm,gic-v3"; reg = <GICD>, <GICR region> ... }
  *     timer { compatible = "arm,armv8-timer"; interrupts = PPIs 13, 14, 11, 10 }
  *     uart@9000000 { compatible = "ns16550a"; reg; interrupts = SPI 1; clock-frequency ... }
+ *     virtio_mmio@a000000 { compatible = "virtio,mmio"; reg = <slot, 0x200>;
+ *                           interrupts = SPI 16 + slot; dma-coherent } ... (one per device)
+ * With an initrd, /chosen also gets linux,initrd-start and linux,initrd-end (64-bit cells).
  */
 #ifndef PSCIVM_FDT_H
 #define PSCIVM_FDT_H
@@ -26,6 +29,8 @@ struct fdt_params {
     uint32_t psci_version;       /* PSCI_VERSION_x_y */
     const char *bootargs;        /* NULL: no bootargs property */
     uint64_t reserve_base, reserve_size; /* /memreserve/ entry (the DTB itself); size 0: none */
+    uint64_t initrd_start, initrd_end;   /* [start, end) of the initrd; end 0: none */
+    unsigned int nr_virtio;              /* virtio-mmio devices in slots 0 .. nr_virtio-1 */
 };
 
 /* Write the tree into buf (size bytes). Returns 0 or a negative errno (-ENOSPC when too small,

@@ -13,13 +13,25 @@
 
 const char run_options_usage[] =
     "usage: pscivm run --payload FILE [options]\n"
+    "       pscivm run --kernel Image [--initrd FILE] [--disk PATH[,ro]]... [options]\n"
     "\n"
     "Run a bare-metal AArch64 payload: FILE is loaded at the start of guest RAM and vCPU 0 enters\n"
     "its first byte in EL1h, MMU off, DAIF masked, x0 = address of the device tree. Secondary\n"
     "vCPUs start powered off (bring them up with PSCI CPU_ON).\n"
+    "Or boot Linux: the arm64 Image (uncompressed, gzip or EFI zboot) is placed per the kernel's\n"
+    "booting.rst at RAM base + text_offset, the initrd below the device tree; the device tree\n"
+    "describes the UART (console=ttyS0, earlycon works without arguments), one virtio-mmio node per\n"
+    "--disk and /chosen (bootargs, initrd).\n"
     "\n"
     "options:\n"
-    "  --payload FILE          raw binary to load at the start of RAM (required)\n"
+    "  --payload FILE          raw binary to load at the start of RAM\n"
+    "  --kernel Image          arm64 Linux kernel to boot (instead of --payload)\n"
+    "  --initrd FILE           initramfs for --kernel\n"
+    "  --disk PATH[,ro]        raw disk image as a virtio-blk device (repeatable, up to 16; ro:\n"
+    "                          read-only). Writes go to the file and survive exit and reboot.\n"
+    "  --console stdio|none|PATH  UART console: stdin/stdout (default; a terminal is put in raw\n"
+    "                          mode, Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A), nothing, or output\n"
+    "                          appended to PATH\n"
     "  --cpus N                number of vCPUs, 1..123 (default 1)\n"
     "  --mem MiB               guest RAM size, 16..65536 (default 128)\n"
     "  --psci VERSION          PSCI version the guest sees: 0.2, 1.0, 1.1, 1.2, 1.3 (default 1.3)\n"
@@ -30,7 +42,8 @@ const char run_options_usage[] =
     "  --on-reset restart|exit SYSTEM_RESET/RESET2: restart in-process (default) or exit 3\n"
     "  --on-suspend wait|deny  SYSTEM_SUSPEND: sleep until an interrupt and resume at the entry\n"
     "                          point (default), or answer DENIED\n"
-    "  --cmdline STR           /chosen/bootargs of the device tree\n"
+    "  --cmdline STR           /chosen/bootargs of the device tree (the kernel command line;\n"
+    "                          default with --kernel: \"console=ttyS0 earlycon\")\n"
     "  --timeout SECONDS       stop the guest after SECONDS (exit 5)\n"
     "\n"
     "memory map (guest physical; docs/memory-map.md):\n"
@@ -38,7 +51,8 @@ const char run_options_usage[] =
     "  0x080A0000  GICv3 redistributors, 128 KiB per vCPU\n"
     "  0x09000000  16550A UART (SPI 1), console on stdin/stdout\n"
     "  0x0A000000  virtio-mmio slots (512 bytes each, SPI 16+n)\n"
-    "  0x40000000  RAM (--mem MiB); payload at its start, device tree in the top 2 MiB\n"
+    "  0x40000000  RAM (--mem MiB); payload (or kernel at +text_offset) at its start, device\n"
+    "              tree in the top 2 MiB, initrd right below it\n"
     "\n"
     "exit status:\n"
     "  0 SYSTEM_OFF   1 pscivm error   2 bad command line   3 SYSTEM_RESET/RESET2 with\n"
@@ -83,7 +97,8 @@ static int parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *ou
 
 enum {
     OPT_PAYLOAD = 256, OPT_CPUS, OPT_MEM, OPT_PSCI, OPT_MODE, OPT_EVENTS, OPT_ON_RESET,
-    OPT_ON_SUSPEND, OPT_TIMEOUT, OPT_CMDLINE, OPT_HELP,
+    OPT_ON_SUSPEND, OPT_TIMEOUT, OPT_CMDLINE, OPT_HELP, OPT_KERNEL, OPT_INITRD, OPT_DISK,
+    OPT_CONSOLE,
 };
 
 static const struct option long_options[] = {
@@ -98,6 +113,10 @@ static const struct option long_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"cmdline", required_argument, NULL, OPT_CMDLINE},
     {"help", no_argument, NULL, OPT_HELP},
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"disk", required_argument, NULL, OPT_DISK},
+    {"console", required_argument, NULL, OPT_CONSOLE},
     {NULL, 0, NULL, 0},
 };
 
@@ -179,6 +198,35 @@ int run_options_parse(struct run_options *opts, int argc, char **argv, char *err
         case OPT_CMDLINE:
             opts->cmdline = optarg;
             break;
+        case OPT_KERNEL:
+            if (!*optarg)
+                return fail(err, err_size, "--kernel: empty path");
+            opts->kernel = optarg;
+            break;
+        case OPT_INITRD:
+            if (!*optarg)
+                return fail(err, err_size, "--initrd: empty path");
+            opts->initrd = optarg;
+            break;
+        case OPT_DISK:
+            if (!*optarg || *optarg == ',')
+                return fail(err, err_size, "--disk: empty path (syntax: PATH[,ro])");
+            if (opts->nr_disks == RUN_MAX_DISKS)
+                return fail(err, err_size, "--disk: at most %d disks", RUN_MAX_DISKS);
+            opts->disks[opts->nr_disks++] = optarg;
+            break;
+        case OPT_CONSOLE:
+            if (!strcmp(optarg, "stdio")) {
+                opts->console = CONSOLE_STDIO;
+            } else if (!strcmp(optarg, "none")) {
+                opts->console = CONSOLE_NONE;
+            } else if (*optarg) {
+                opts->console = CONSOLE_FILE;
+                opts->console_path = optarg;
+            } else {
+                return fail(err, err_size, "--console: give stdio, none or a file path");
+            }
+            break;
         case 'h':
         case OPT_HELP:
             opts->help = true;
@@ -191,7 +239,13 @@ int run_options_parse(struct run_options *opts, int argc, char **argv, char *err
     }
     if (optind < argc)
         return fail(err, err_size, "unexpected argument '%s'", argv[optind]);
-    if (!opts->payload)
-        return fail(err, err_size, "--payload FILE is required");
+    if (!opts->payload && !opts->kernel)
+        return fail(err, err_size, "--payload FILE or --kernel Image is required");
+    if (opts->payload && opts->kernel)
+        return fail(err, err_size, "--payload and --kernel exclude each other");
+    if (opts->initrd && !opts->kernel)
+        return fail(err, err_size, "--initrd needs --kernel");
+    if (opts->kernel && !opts->cmdline)
+        opts->cmdline = RUN_DEFAULT_KERNEL_CMDLINE;
     return 0;
 }

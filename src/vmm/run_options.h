@@ -25,6 +25,14 @@ enum on_suspend {
     ON_SUSPEND_DENY,     /* refuse every SYSTEM_SUSPEND with DENIED */
 };
 
+enum console_mode {
+    CONSOLE_STDIO = 0,   /* UART output to stdout, input from stdin (raw when a terminal) */
+    CONSOLE_NONE,        /* output discarded, no input */
+    CONSOLE_FILE,        /* output appended to console_path, no input */
+};
+
+#define RUN_DEFAULT_KERNEL_CMDLINE "console=ttyS0 earlycon"
+#define RUN_MAX_DISKS 16     /* virtio-mmio slots used for disks (memmap has 32) */
 #define RUN_DEFAULT_MEM_MIB 128
 #define RUN_MIN_MEM_MIB 16
 #define RUN_MAX_MEM_MIB (64 * 1024)
@@ -40,6 +48,12 @@ struct run_options {
     enum on_suspend on_suspend;/* --on-suspend wait|deny */
     unsigned int timeout_s;    /* --timeout SECONDS (0: none) */
     const char *cmdline;       /* --cmdline STR -> /chosen/bootargs */
+    const char *kernel;        /* --kernel Image: arm64 Linux Image (or gzip / EFI zboot) */
+    const char *initrd;        /* --initrd FILE (needs --kernel) */
+    const char *disks[RUN_MAX_DISKS]; /* --disk PATH[,ro], in slot order */
+    unsigned int nr_disks;
+    enum console_mode console; /* --console stdio|none|PATH */
+    const char *console_path;
     bool help;                 /* --help given: print run_options_usage and exit 0 */
 };
 

@@ -1,0 +1,325 @@
+/* virtio_mmio.c — virtio-mmio version 2 transport (see virtio_mmio.h for the state machine).
+ * Registers 0x000-0x0ff take only aligned 32-bit accesses (§4.2.2.2); anything else is refused
+ * and the bus reads it as zero. The device config space at 0x100 takes 1/2/4/8-byte accesses. */
+#include <errno.h>
+#include <string.h>
+
+#include "devices/virtio_mmio.h"
+
+const struct bus_device_ops virtio_mmio_bus_ops = {
+    .read = virtio_mmio_read,
+    .write = virtio_mmio_write,
+};
+
+static void update_irq(struct virtio_mmio *vm)
+{
+    bool level = vm->interrupt_status != 0;
+    if (level != vm->irq_level) {
+        vm->irq_level = level;
+        irq_line_set(&vm->irq, level);
+    }
+}
+
+static void raise_interrupt(struct virtio_mmio *vm, uint32_t why)
+{
+    vm->interrupt_status |= why;
+    update_irq(vm);
+}
+
+static void reset_locked(struct virtio_mmio *vm)
+{
+    for (unsigned int i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
+        virtq_init(&vm->queues[i]);
+    vm->driver_features = 0;
+    vm->device_features_sel = 0;
+    vm->driver_features_sel = 0;
+    vm->queue_sel = 0;
+    vm->status = 0;
+    vm->interrupt_status = 0;
+    update_irq(vm);
+    if (vm->ops->reset)
+        vm->ops->reset(vm->opaque);
+}
+
+/* The device found the driver's queue broken: stop and tell it (§2.1.2). */
+static void needs_reset_locked(struct virtio_mmio *vm)
+{
+    if (vm->status & VIRTIO_STATUS_NEEDS_RESET)
+        return;
+    vm->status |= VIRTIO_STATUS_NEEDS_RESET;
+    if (vm->status & VIRTIO_STATUS_DRIVER_OK)
+        raise_interrupt(vm, VIRTIO_INT_CONFIG);
+}
+
+int virtio_mmio_init(struct virtio_mmio *vm, const struct virtio_mmio_config *cfg,
+                     const struct guest_mem *mem, struct irq_line irq)
+{
+    if (!cfg->ops || !cfg->ops->handle_queue || !cfg->ops->config_read || cfg->nr_queues == 0 ||
+        cfg->nr_queues > VIRTIO_MMIO_MAX_QUEUES ||
+        cfg->config_size > VIRTIO_MMIO_SIZE - VIRTIO_MMIO_CONFIG || !mem)
+        return -EINVAL;
+    memset(vm, 0, sizeof(*vm));
+    int err = pthread_mutex_init(&vm->lock, NULL);
+    if (err)
+        return -err;
+    vm->ops = cfg->ops;
+    vm->opaque = cfg->opaque;
+    vm->mem = mem;
+    vm->irq = irq;
+    vm->device_id = cfg->device_id;
+    vm->device_features = cfg->device_features | (1ull << VIRTIO_F_VERSION_1);
+    vm->nr_queues = cfg->nr_queues;
+    vm->config_size = cfg->config_size;
+    for (unsigned int i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
+        virtq_init(&vm->queues[i]);
+    return 0;
+}
+
+void virtio_mmio_release(struct virtio_mmio *vm)
+{
+    pthread_mutex_destroy(&vm->lock);
+}
+
+static struct virtq *selected_queue(struct virtio_mmio *vm)
+{
+    return vm->queue_sel < vm->nr_queues ? &vm->queues[vm->queue_sel] : NULL;
+}
+
+static uint32_t read_reg(struct virtio_mmio *vm, uint64_t offset)
+{
+    struct virtq *q = selected_queue(vm);
+    switch (offset) {
+    case VIRTIO_MMIO_MAGIC_VALUE: return VIRTIO_MMIO_MAGIC;
+    case VIRTIO_MMIO_VERSION_REG: return VIRTIO_MMIO_VERSION;
+    case VIRTIO_MMIO_DEVICE_ID: return vm->device_id;
+    case VIRTIO_MMIO_VENDOR_ID: return VIRTIO_MMIO_VENDOR;
+    case VIRTIO_MMIO_DEVICE_FEATURES:
+        if (vm->device_features_sel > 1)
+            return 0;
+        return (uint32_t)(vm->device_features >> (32 * vm->device_features_sel));
+    case VIRTIO_MMIO_QUEUE_NUM_MAX: return q ? VIRTQ_MAX_SIZE : 0;
+    case VIRTIO_MMIO_QUEUE_READY: return q ? q->ready : 0;
+    case VIRTIO_MMIO_INTERRUPT_STATUS: return vm->interrupt_status;
+    case VIRTIO_MMIO_STATUS: return vm->status;
+    case VIRTIO_MMIO_SHM_LEN_LOW:
+    case VIRTIO_MMIO_SHM_LEN_HIGH:
+    case VIRTIO_MMIO_SHM_BASE_LOW:
+    case VIRTIO_MMIO_SHM_BASE_HIGH:
+        return 0xffffffffu; /* no shared memory regions: length -1 (§4.2.2) */
+    case VIRTIO_MMIO_CONFIG_GENERATION: return vm->config_generation;
+    default: return 0;      /* write-only and reserved registers read as zero */
+    }
+}
+
+static void set_addr_half(uint64_t *addr, bool high, uint32_t v)
+{
+    if (high)
+        *addr = (*addr & 0xffffffffull) | ((uint64_t)v << 32);
+    else
+        *addr = (*addr & ~0xffffffffull) | v;
+}
+
+static void process_queue_locked(struct virtio_mmio *vm, unsigned int queue)
+{
+    if (queue >= vm->nr_queues)
+        return;
+    struct virtq *q = &vm->queues[queue];
+    if (!q->ready || !(vm->status & VIRTIO_STATUS_DRIVER_OK) ||
+        (vm->status & VIRTIO_STATUS_NEEDS_RESET))
+        return;
+    if (vm->ops->handle_queue(vm->opaque, vm, queue) < 0)
+        needs_reset_locked(vm);
+}
+
+static void write_status(struct virtio_mmio *vm, uint32_t value)
+{
+    if (value == 0) {
+        reset_locked(vm);
+        return;
+    }
+    value &= 0xff;
+    uint32_t newly = value & ~vm->status;
+    if (newly & VIRTIO_STATUS_FEATURES_OK) {
+        bool ok = (vm->driver_features & ~vm->device_features) == 0 &&
+                  (vm->driver_features & (1ull << VIRTIO_F_VERSION_1));
+        if (!ok)
+            value &= ~VIRTIO_STATUS_FEATURES_OK;
+    }
+    /* NEEDS_RESET is the device's bit: the driver can neither set nor clear it. */
+    vm->status = (value & ~VIRTIO_STATUS_NEEDS_RESET) | (vm->status & VIRTIO_STATUS_NEEDS_RESET);
+    if ((newly & VIRTIO_STATUS_DRIVER_OK) && (vm->status & VIRTIO_STATUS_DRIVER_OK)) {
+        /* Buffers made available before DRIVER_OK are processed now. */
+        for (unsigned int i = 0; i < vm->nr_queues; i++)
+            process_queue_locked(vm, i);
+    }
+}
+
+static void write_reg(struct virtio_mmio *vm, uint64_t offset, uint32_t v)
+{
+    struct virtq *q = selected_queue(vm);
+    bool q_writable = q && !q->ready;
+    bool features_open = !(vm->status & VIRTIO_STATUS_FEATURES_OK);
+    switch (offset) {
+    case VIRTIO_MMIO_DEVICE_FEATURES_SEL: vm->device_features_sel = v; break;
+    case VIRTIO_MMIO_DRIVER_FEATURES_SEL: vm->driver_features_sel = v; break;
+    case VIRTIO_MMIO_DRIVER_FEATURES:
+        if (features_open && vm->driver_features_sel <= 1)
+            set_addr_half(&vm->driver_features, vm->driver_features_sel == 1, v);
+        break;
+    case VIRTIO_MMIO_QUEUE_SEL: vm->queue_sel = v; break;
+    case VIRTIO_MMIO_QUEUE_NUM:
+        if (q_writable)
+            q->size = (uint16_t)(v > 0xffff ? 0 : v); /* checked when made ready */
+        break;
+    case VIRTIO_MMIO_QUEUE_READY:
+        if (!q)
+            break;
+        if (v & 1) {
+            if (q->ready)
+                break;
+            if (virtq_validate(q, vm->mem) < 0) {
+                needs_reset_locked(vm);
+                break;
+            }
+            q->ready = true;
+        } else {
+            q->ready = false;
+        }
+        break;
+    case VIRTIO_MMIO_QUEUE_NOTIFY: process_queue_locked(vm, v); break;
+    case VIRTIO_MMIO_INTERRUPT_ACK:
+        vm->interrupt_status &= ~v;
+        update_irq(vm);
+        break;
+    case VIRTIO_MMIO_STATUS: write_status(vm, v); break;
+    case VIRTIO_MMIO_QUEUE_DESC_LOW:
+    case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+        if (q_writable)
+            set_addr_half(&q->desc_gpa, offset == VIRTIO_MMIO_QUEUE_DESC_HIGH, v);
+        break;
+    case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
+    case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
+        if (q_writable)
+            set_addr_half(&q->avail_gpa, offset == VIRTIO_MMIO_QUEUE_DRIVER_HIGH, v);
+        break;
+    case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
+    case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
+        if (q_writable)
+            set_addr_half(&q->used_gpa, offset == VIRTIO_MMIO_QUEUE_DEVICE_HIGH, v);
+        break;
+    default: break; /* read-only and reserved registers ignore writes */
+    }
+}
+
+static bool valid_size(unsigned int size)
+{
+    return size == 1 || size == 2 || size == 4 || size == 8;
+}
+
+int virtio_mmio_read(void *opaque, uint64_t offset, unsigned int size, uint64_t *value)
+{
+    struct virtio_mmio *vm = opaque;
+    *value = 0;
+    if (!valid_size(size) || offset >= VIRTIO_MMIO_SIZE || size > VIRTIO_MMIO_SIZE - offset)
+        return -EINVAL;
+    int ret = 0;
+    pthread_mutex_lock(&vm->lock);
+    if (offset >= VIRTIO_MMIO_CONFIG) {
+        uint64_t off = offset - VIRTIO_MMIO_CONFIG;
+        if (off + size <= vm->config_size)
+            vm->ops->config_read(vm->opaque, off, size, value);
+    } else if (size != 4 || (offset & 3)) {
+        vm->nr_bad_accesses++;
+        ret = -EINVAL;
+    } else {
+        *value = read_reg(vm, offset);
+    }
+    pthread_mutex_unlock(&vm->lock);
+    return ret;
+}
+
+int virtio_mmio_write(void *opaque, uint64_t offset, unsigned int size, uint64_t value)
+{
+    struct virtio_mmio *vm = opaque;
+    if (!valid_size(size) || offset >= VIRTIO_MMIO_SIZE || size > VIRTIO_MMIO_SIZE - offset)
+        return -EINVAL;
+    int ret = 0;
+    pthread_mutex_lock(&vm->lock);
+    if (offset >= VIRTIO_MMIO_CONFIG) {
+        uint64_t off = offset - VIRTIO_MMIO_CONFIG;
+        if (off + size <= vm->config_size && vm->ops->config_write)
+            vm->ops->config_write(vm->opaque, off, size, value);
+    } else if (size != 4 || (offset & 3)) {
+        vm->nr_bad_accesses++;
+        ret = -EINVAL;
+    } else {
+        write_reg(vm, offset, (uint32_t)value);
+    }
+    pthread_mutex_unlock(&vm->lock);
+    return ret;
+}
+
+void virtio_mmio_notify(struct virtio_mmio *vm, unsigned int queue)
+{
+    pthread_mutex_lock(&vm->lock);
+    process_queue_locked(vm, queue);
+    pthread_mutex_unlock(&vm->lock);
+}
+
+void virtio_mmio_reset(struct virtio_mmio *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    reset_locked(vm);
+    vm->config_generation = 0;
+    pthread_mutex_unlock(&vm->lock);
+}
+
+int virtio_mmio_pop(struct virtio_mmio *vm, unsigned int queue, struct virtq_req **req)
+{
+    if (queue >= vm->nr_queues)
+        return -EINVAL;
+    int r = virtq_pop(&vm->queues[queue], vm->mem, &vm->req);
+    *req = r > 0 ? &vm->req : NULL;
+    return r;
+}
+
+int virtio_mmio_push(struct virtio_mmio *vm, unsigned int queue, uint16_t head, uint32_t written)
+{
+    if (queue >= vm->nr_queues)
+        return -EINVAL;
+    struct virtq *q = &vm->queues[queue];
+    int r = virtq_push(q, vm->mem, head, written);
+    if (r < 0)
+        return r;
+    if (virtq_should_notify(q, vm->mem))
+        raise_interrupt(vm, VIRTIO_INT_USED_RING);
+    return 0;
+}
+
+bool virtio_mmio_has_feature(const struct virtio_mmio *vm, unsigned int bit)
+{
+    return bit < 64 && (vm->status & VIRTIO_STATUS_FEATURES_OK) &&
+           (vm->driver_features & (1ull << bit));
+}
+
+bool virtio_mmio_check_invariants(const struct virtio_mmio *vm)
+{
+    if (vm->interrupt_status & ~(VIRTIO_INT_USED_RING | VIRTIO_INT_CONFIG))
+        return false;
+    if (vm->irq_level != (vm->interrupt_status != 0))
+        return false;
+    if (vm->status & ~0xffu)
+        return false;
+    if (vm->status & VIRTIO_STATUS_FEATURES_OK) {
+        if (vm->driver_features & ~vm->device_features)
+            return false;
+        if (!(vm->driver_features & (1ull << VIRTIO_F_VERSION_1)))
+            return false;
+    }
+    for (unsigned int i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
+        const struct virtq *q = &vm->queues[i];
+        if (q->ready && (i >= vm->nr_queues || virtq_validate(q, vm->mem) < 0))
+            return false;
+    }
+    return true;
+}

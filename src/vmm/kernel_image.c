@@ -1,0 +1,350 @@
+/* kernel_image.c — arm64 Image header parsing, gzip / EFI zboot decompression (zlib, zstd) and
+ * boot placement (see kernel_image.h). Header layout (booting.rst, little-endian):
+ *   0 code0  4 code1  8 text_offset  16 image_size  24 flags  32-55 reserved  56 magic  60 res5 */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "vmm/kernel_image.h"
+
+#define SZ_2M (2ull << 20)
+#define SZ_4K 4096ull
+#define LEGACY_TEXT_OFFSET 0x80000ull
+
+static uint64_t le(const uint8_t *p, unsigned int n)
+{
+    uint64_t v = 0;
+    for (unsigned int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
+static uint64_t align_down(uint64_t v, uint64_t a) { return v & ~(a - 1); }
+
+static int kernel_image_parse(struct kernel_image *k, uint8_t *buf, size_t len, char *err,
+                              size_t errlen)
+{
+    memset(k, 0, sizeof(*k));
+    if (len < ARM64_IMAGE_HEADER_BYTES) {
+        snprintf(err, errlen, "kernel: %zu bytes is too small for an arm64 Image (header is 64)",
+                 len);
+        return -EINVAL;
+    }
+    if (le(buf + 56, 4) != ARM64_IMAGE_MAGIC) {
+        snprintf(err, errlen, "kernel: not an arm64 Image (no \"ARM\\x64\" magic at offset 56; "
+                              "give an uncompressed Image, a gzip of one, or an EFI zboot image)");
+        return -EINVAL;
+    }
+    if (len > ARM64_IMAGE_MAX_BYTES) {
+        snprintf(err, errlen, "kernel: Image of %zu MiB is larger than the %llu MiB limit",
+                 len >> 20, ARM64_IMAGE_MAX_BYTES >> 20);
+        return -EFBIG;
+    }
+    uint64_t text_offset = le(buf + 8, 8);
+    uint64_t image_size = le(buf + 16, 8);
+    uint64_t flags = le(buf + 24, 8);
+    if (image_size == 0) {
+        /* Kernels before 3.17: text_offset is not reliable, 0x80000 is what they expect. */
+        text_offset = LEGACY_TEXT_OFFSET;
+        image_size = align_up(len, SZ_4K);
+    } else {
+        if (flags & ARM64_IMAGE_FLAG_BE) {
+            snprintf(err, errlen, "kernel: big-endian Image (flags bit 0); pscivm runs "
+                                  "little-endian guests only");
+            return -ENOTSUP;
+        }
+        if (image_size < len && image_size < ARM64_IMAGE_HEADER_BYTES) {
+            snprintf(err, errlen, "kernel: header image_size %llu is smaller than the header",
+                     (unsigned long long)image_size);
+            return -EINVAL;
+        }
+        if (image_size > ARM64_IMAGE_MAX_BYTES || text_offset >= SZ_2M || (text_offset & 7)) {
+            snprintf(err, errlen, "kernel: implausible header (text_offset 0x%llx, image_size "
+                                  "0x%llx)", (unsigned long long)text_offset,
+                     (unsigned long long)image_size);
+            return -EINVAL;
+        }
+        /* The file may carry appended data (e.g. signatures) beyond image_size; the kernel
+         * only needs image_size bytes reserved, but we load the whole file. */
+        if (image_size < len)
+            image_size = align_up(len, SZ_4K);
+    }
+    k->data = buf;
+    k->size = len;
+    k->text_offset = text_offset;
+    k->image_size = image_size;
+    k->flags = flags;
+    k->format = "Image";
+    return 0;
+}
+
+/* Inflate a gzip stream into a malloc'd buffer of at most ARM64_IMAGE_MAX_BYTES. */
+static int gunzip(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen, char *err,
+                  size_t errlen)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    if (inflateInit2(&zs, 15 + 16) != Z_OK) {
+        snprintf(err, errlen, "kernel: zlib inflateInit2 failed");
+        return -ENOMEM;
+    }
+    size_t cap = inlen * 4 < (64u << 20) ? (64u << 20) : inlen * 4;
+    if (cap > ARM64_IMAGE_MAX_BYTES)
+        cap = ARM64_IMAGE_MAX_BYTES;
+    uint8_t *buf = malloc(cap);
+    int ret = 0, zr;
+    if (!buf) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)(inlen > UINT32_MAX ? UINT32_MAX : inlen);
+    for (;;) {
+        zs.next_out = buf + zs.total_out;
+        zs.avail_out = (uInt)(cap - zs.total_out);
+        zr = inflate(&zs, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END)
+            break;
+        if (zr == Z_OK && zs.avail_out == 0) {
+            if (cap >= ARM64_IMAGE_MAX_BYTES) {
+                snprintf(err, errlen, "kernel: decompressed Image exceeds the %llu MiB limit",
+                         ARM64_IMAGE_MAX_BYTES >> 20);
+                ret = -EFBIG;
+                goto out;
+            }
+            size_t ncap = cap * 2 > ARM64_IMAGE_MAX_BYTES ? ARM64_IMAGE_MAX_BYTES : cap * 2;
+            uint8_t *nbuf = realloc(buf, ncap);
+            if (!nbuf) {
+                ret = -ENOMEM;
+                goto out;
+            }
+            buf = nbuf;
+            cap = ncap;
+            continue;
+        }
+        snprintf(err, errlen, "kernel: gzip data is corrupt or truncated (%s)",
+                 zs.msg ? zs.msg : (zr == Z_BUF_ERROR ? "unexpected end" : "inflate error"));
+        ret = -EINVAL;
+        goto out;
+    }
+    *out = buf;
+    *outlen = zs.total_out;
+    buf = NULL;
+out:
+    if (ret == -ENOMEM)
+        snprintf(err, errlen, "kernel: out of memory decompressing the Image");
+    free(buf);
+    inflateEnd(&zs);
+    return ret;
+}
+
+static int unzstd(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen, char *err,
+                  size_t errlen)
+{
+    ZSTD_DStream *ds = ZSTD_createDStream();
+    if (!ds) {
+        snprintf(err, errlen, "kernel: out of memory for zstd");
+        return -ENOMEM;
+    }
+    size_t cap = 64u << 20, pos = 0;
+    uint8_t *buf = malloc(cap);
+    int ret = 0;
+    ZSTD_inBuffer ib = {in, inlen, 0};
+    for (;;) {
+        if (!buf) {
+            snprintf(err, errlen, "kernel: out of memory decompressing the Image");
+            ret = -ENOMEM;
+            break;
+        }
+        ZSTD_outBuffer ob = {buf + pos, cap - pos, 0};
+        size_t r = ZSTD_decompressStream(ds, &ob, &ib);
+        pos += ob.pos;
+        if (ZSTD_isError(r)) {
+            snprintf(err, errlen, "kernel: zstd data is corrupt (%s)", ZSTD_getErrorName(r));
+            ret = -EINVAL;
+            break;
+        }
+        if (r == 0)
+            break;
+        if (pos == cap) {
+            if (cap >= ARM64_IMAGE_MAX_BYTES) {
+                snprintf(err, errlen, "kernel: decompressed Image exceeds the %llu MiB limit",
+                         ARM64_IMAGE_MAX_BYTES >> 20);
+                ret = -EFBIG;
+                break;
+            }
+            cap *= 2;
+            uint8_t *nbuf = realloc(buf, cap);
+            if (!nbuf)
+                free(buf);
+            buf = nbuf;
+        } else if (ib.pos == ib.size) {
+            snprintf(err, errlen, "kernel: zstd data is truncated");
+            ret = -EINVAL;
+            break;
+        }
+    }
+    ZSTD_freeDStream(ds);
+    if (ret < 0) {
+        free(buf);
+        return ret;
+    }
+    *out = buf;
+    *outlen = pos;
+    return 0;
+}
+
+int kernel_image_from_buffer(struct kernel_image *k, const uint8_t *buf, size_t len, char *err,
+                             size_t errlen)
+{
+    memset(k, 0, sizeof(*k));
+    uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    const char *format = "Image";
+    int r;
+    if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
+        r = gunzip(buf, len, &raw, &rawlen, err, errlen);
+        format = "gzip";
+    } else if (len >= 64 && !memcmp(buf, "MZ", 2) && !memcmp(buf + 4, "zimg", 4)) {
+        uint64_t off = le(buf + 8, 4), size = le(buf + 12, 4);
+        char comp[33] = {0};
+        memcpy(comp, buf + 24, 32);
+        if (off > len || size > len - off) {
+            snprintf(err, errlen, "kernel: EFI zboot header points outside the file");
+            return -EINVAL;
+        }
+        if (!strcmp(comp, "gzip")) {
+            r = gunzip(buf + off, size, &raw, &rawlen, err, errlen);
+            format = "EFI zboot (gzip)";
+        } else if (!strcmp(comp, "zstd") || !strcmp(comp, "zstd22")) {
+            r = unzstd(buf + off, size, &raw, &rawlen, err, errlen);
+            format = "EFI zboot (zstd)";
+        } else {
+            snprintf(err, errlen, "kernel: EFI zboot image compressed with '%s' (pscivm "
+                                  "decompresses gzip and zstd)", comp);
+            return -ENOTSUP;
+        }
+    } else {
+        raw = malloc(len ? len : 1);
+        if (!raw) {
+            snprintf(err, errlen, "kernel: out of memory");
+            return -ENOMEM;
+        }
+        memcpy(raw, buf, len);
+        rawlen = len;
+        r = 0;
+    }
+    if (r < 0)
+        return r;
+    r = kernel_image_parse(k, raw, rawlen, err, errlen);
+    if (r < 0) {
+        free(raw);
+        memset(k, 0, sizeof(*k));
+        return r;
+    }
+    k->format = format;
+    return 0;
+}
+
+int kernel_image_load(struct kernel_image *k, const char *path, char *err, size_t errlen)
+{
+    memset(k, 0, sizeof(*k));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "kernel %s: cannot open: %s", path, strerror(e));
+        return -e;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "kernel %s: not a regular file", path);
+        close(fd);
+        return -EINVAL;
+    }
+    if ((uint64_t)st.st_size > ARM64_IMAGE_MAX_BYTES) {
+        snprintf(err, errlen, "kernel %s: %lld MiB is larger than the %llu MiB limit", path,
+                 (long long)(st.st_size >> 20), ARM64_IMAGE_MAX_BYTES >> 20);
+        close(fd);
+        return -EFBIG;
+    }
+    size_t len = (size_t)st.st_size;
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) {
+        close(fd);
+        snprintf(err, errlen, "kernel %s: out of memory", path);
+        return -ENOMEM;
+    }
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            snprintf(err, errlen, "kernel %s: read: %s", path, strerror(e));
+            free(buf);
+            close(fd);
+            return -e;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    char inner[256];
+    int r = kernel_image_from_buffer(k, buf, len, inner, sizeof(inner));
+    free(buf);
+    if (r < 0)
+        snprintf(err, errlen, "%s (file %s)", inner, path);
+    return r;
+}
+
+void kernel_image_release(struct kernel_image *k)
+{
+    free(k->data);
+    memset(k, 0, sizeof(*k));
+}
+
+int boot_layout_plan(struct boot_layout *l, uint64_t ram_base, uint64_t ram_size,
+                     const struct kernel_image *k, uint64_t initrd_size, char *err,
+                     size_t errlen)
+{
+    memset(l, 0, sizeof(*l));
+    if (ram_base & (SZ_2M - 1)) {
+        snprintf(err, errlen, "RAM base 0x%llx is not 2 MiB aligned",
+                 (unsigned long long)ram_base);
+        return -EINVAL;
+    }
+    l->kernel_addr = ram_base + k->text_offset;
+    l->kernel_end = l->kernel_addr + k->image_size;
+    l->dtb_max = ARM64_DTB_MAX_BYTES;
+    uint64_t ram_end = ram_base + ram_size;
+    uint64_t need = k->text_offset + k->image_size + align_up(initrd_size, SZ_4K) + SZ_2M;
+    if (ram_size < 2 * SZ_2M || ram_size < need) {
+        snprintf(err, errlen, "kernel (%llu KiB with BSS) + initrd (%llu KiB) + DTB (2 MiB) do not "
+                              "fit in %llu MiB of guest RAM; raise --mem",
+                 (unsigned long long)(k->image_size >> 10),
+                 (unsigned long long)(initrd_size >> 10), (unsigned long long)(ram_size >> 20));
+        return -ENOSPC;
+    }
+    l->dtb_addr = align_down(ram_end - SZ_2M, SZ_2M);
+    if (initrd_size) {
+        l->initrd_size = initrd_size;
+        l->initrd_addr = align_down(l->dtb_addr - initrd_size, SZ_4K);
+        if (l->initrd_addr < align_up(l->kernel_end, SZ_4K)) {
+            snprintf(err, errlen, "initrd (%llu KiB) overlaps the kernel in %llu MiB of guest "
+                                  "RAM; raise --mem", (unsigned long long)(initrd_size >> 10),
+                     (unsigned long long)(ram_size >> 20));
+            return -ENOSPC;
+        }
+    } else if (l->dtb_addr < l->kernel_end) {
+        snprintf(err, errlen, "kernel does not fit below the DTB; raise --mem");
+        return -ENOSPC;
+    }
+    return 0;
+}

@@ -1,0 +1,59 @@
+/* kernel_image.h — arm64 Linux Image loading per the kernel's Documentation/arch/arm64/
+ * booting.rst: header parsing (code0/code1, text_offset, image_size, flags, magic "ARM\x64" at
+ * offset 56), transparent decompression of gzip files and EFI zboot images (gzip or zstd
+ * payload), and the placement of Image, initrd and DTB inside guest RAM without overlap. */
+#ifndef PSCIVM_KERNEL_IMAGE_H
+#define PSCIVM_KERNEL_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARM64_IMAGE_MAGIC 0x644d5241u    /* "ARM\x64", little-endian at offset 56 */
+#define ARM64_IMAGE_HEADER_BYTES 64u
+#define ARM64_IMAGE_MAX_BYTES (512ull << 20) /* refuse anything larger (decompressed) */
+#define ARM64_DTB_MAX_BYTES (2ull << 20)      /* booting.rst: the DTB must not exceed 2 MiB */
+
+/* Header flags (booting.rst). */
+#define ARM64_IMAGE_FLAG_BE 1ull              /* bit 0: kernel is big-endian */
+#define ARM64_IMAGE_FLAG_PAGE_SHIFT 1         /* bits 1-2: page size */
+#define ARM64_IMAGE_FLAG_PHYS_ANY (1ull << 3) /* bit 3: may be placed anywhere in RAM */
+
+struct kernel_image {
+    uint8_t *data;         /* the uncompressed Image (owned) */
+    size_t size;           /* its length in bytes */
+    uint64_t text_offset;  /* from the header (0x80000 when image_size is 0: pre-3.17) */
+    uint64_t image_size;   /* effective size incl. BSS to reserve (>= size) */
+    uint64_t flags;
+    const char *format;    /* "Image", "gzip", "EFI zboot (gzip)", "EFI zboot (zstd)" */
+};
+
+/* Read `path`, decompress it if it is gzip or EFI zboot, and parse it. The result owns its
+ * data: release with kernel_image_release(). */
+int kernel_image_load(struct kernel_image *k, const char *path, char *err, size_t errlen);
+
+/* Same from a buffer (always copied or decompressed into owned memory). Errors: -EINVAL
+ * (not an Image, corrupt compression), -EFBIG (over ARM64_IMAGE_MAX_BYTES), -ENOTSUP
+ * (big-endian, unknown zboot compression), -ENOMEM; `err` says which. */
+int kernel_image_from_buffer(struct kernel_image *k, const uint8_t *buf, size_t len, char *err,
+                             size_t errlen);
+
+void kernel_image_release(struct kernel_image *k);
+
+/* Where things go in guest RAM (guest physical addresses). */
+struct boot_layout {
+    uint64_t kernel_addr;  /* 2 MiB-aligned RAM base + text_offset */
+    uint64_t kernel_end;   /* kernel_addr + image_size */
+    uint64_t initrd_addr;  /* 0 when no initrd */
+    uint64_t initrd_size;
+    uint64_t dtb_addr;     /* 2 MiB-aligned, at the top of RAM */
+    uint64_t dtb_max;      /* bytes reserved for the DTB */
+};
+
+/* Plan placement: kernel at the start of RAM, DTB in the last 2 MiB-aligned 2 MiB of RAM,
+ * initrd just below the DTB (page-aligned). -ENOSPC with `err` giving the sizes when they do
+ * not fit; -EINVAL for a RAM base that is not 2 MiB aligned. */
+int boot_layout_plan(struct boot_layout *l, uint64_t ram_base, uint64_t ram_size,
+                     const struct kernel_image *k, uint64_t initrd_size, char *err,
+                     size_t errlen);
+
+#endif

@@ -1,0 +1,171 @@
+/* test_fdt.c — the guest device tree, read back with libfdt: every node and property a guest
+ * needs (memory, cpus with enable-method psci and MPIDR regs, the psci node's compatible per
+ * version with method hvc, GICv3, timer, UART, /chosen stdout-path and bootargs, the reserve
+ * map), and clear failures for bad input or a too small buffer. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <libfdt.h>
+
+#include "psci/psci.h"
+#include "vmm/fdt.h"
+
+static uint8_t blob[FDT_MAX_SIZE];
+static const uint64_t mpidrs4[] = {0x0, 0x1, 0x2, 0x3};
+
+static struct fdt_params params(uint32_t version)
+{
+    return (struct fdt_params){
+        .ram_base = 0x40000000, .ram_size = 128ULL << 20, .nr_cpus = 4, .mpidrs = mpidrs4,
+        .psci_version = version, .bootargs = "psci-mode=user calls=10",
+        .reserve_base = 0x47e00000, .reserve_size = 2ULL << 20,
+    };
+}
+
+static void build(const struct fdt_params *p)
+{
+    char err[128];
+    assert_int_equal(fdt_build(blob, sizeof(blob), p, err, sizeof(err)), 0);
+    assert_int_equal(fdt_check_header(blob), 0);
+}
+
+static const void *prop(const char *path, const char *name, int *len)
+{
+    int node = fdt_path_offset(blob, path);
+    assert_true(node >= 0);
+    const void *v = fdt_getprop(blob, node, name, len);
+    assert_non_null(v);
+    return v;
+}
+
+static void test_fdt__psci_compatible_per_version(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t version;
+        const char *first;
+        int nr_strings;
+    } cases[] = {
+        {PSCI_VERSION_0_2, "arm,psci-0.2", 1}, {PSCI_VERSION_1_0, "arm,psci-1.0", 2},
+        {PSCI_VERSION_1_1, "arm,psci-1.0", 2}, {PSCI_VERSION_1_2, "arm,psci-1.0", 2},
+        {PSCI_VERSION_1_3, "arm,psci-1.0", 2},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct fdt_params p = params(cases[i].version);
+        build(&p);
+        int node = fdt_path_offset(blob, "/psci");
+        assert_true(node >= 0);
+        assert_string_equal(fdt_stringlist_get(blob, node, "compatible", 0, NULL),
+                            cases[i].first);
+        assert_int_equal(fdt_stringlist_count(blob, node, "compatible"), cases[i].nr_strings);
+        assert_int_equal(fdt_node_check_compatible(blob, node, "arm,psci-0.2"), 0);
+        assert_string_equal(prop("/psci", "method", NULL), "hvc");
+    }
+}
+
+static void test_fdt__memory_cpus_chosen(void **state)
+{
+    (void)state;
+    struct fdt_params p = params(PSCI_VERSION_1_3);
+    build(&p);
+    int len;
+    const fdt64_t *reg = prop("/memory@40000000", "reg", &len);
+    assert_int_equal(len, 16);
+    assert_int_equal(fdt64_ld(&reg[0]), 0x40000000);
+    assert_int_equal(fdt64_ld(&reg[1]), 128ULL << 20);
+    assert_string_equal(prop("/memory@40000000", "device_type", NULL), "memory");
+    for (unsigned int i = 0; i < 4; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "/cpus/cpu@%u", i);
+        const fdt32_t *r = prop(path, "reg", &len);
+        assert_int_equal(len, 4);
+        assert_int_equal(fdt32_ld(r), mpidrs4[i]);
+        assert_string_equal(prop(path, "enable-method", NULL), "psci");
+        assert_string_equal(prop(path, "device_type", NULL), "cpu");
+    }
+    assert_int_equal(fdt32_ld((const fdt32_t *)prop("/cpus", "#address-cells", NULL)), 1);
+    assert_string_equal(prop("/chosen", "stdout-path", NULL), "/uart@9000000");
+    assert_string_equal(prop("/chosen", "bootargs", NULL), "psci-mode=user calls=10");
+    uint64_t addr, size;
+    assert_int_equal(fdt_num_mem_rsv(blob), 1);
+    assert_int_equal(fdt_get_mem_rsv(blob, 0, &addr, &size), 0);
+    assert_int_equal(addr, 0x47e00000);
+    assert_int_equal(size, 2ULL << 20);
+}
+
+static void test_fdt__devices(void **state)
+{
+    (void)state;
+    struct fdt_params p = params(PSCI_VERSION_1_1);
+    build(&p);
+    int len;
+    const fdt64_t *reg = prop("/intc@8000000", "reg", &len);
+    assert_int_equal(len, 32);
+    assert_int_equal(fdt64_ld(&reg[0]), 0x08000000);
+    assert_int_equal(fdt64_ld(&reg[2]), 0x080A0000);
+    assert_int_equal(fdt64_ld(&reg[3]), 4 * 0x20000);
+    assert_string_equal(prop("/intc@8000000", "compatible", NULL), "arm,gic-v3");
+    uint32_t phandle = fdt32_ld((const fdt32_t *)prop("/intc@8000000", "phandle", NULL));
+    assert_int_equal(fdt32_ld((const fdt32_t *)prop("/", "interrupt-parent", NULL)),
+                     phandle);
+    const fdt32_t *irqs = prop("/timer", "interrupts", &len);
+    assert_int_equal(len, 48);
+    assert_int_equal(fdt32_ld(&irqs[1]), 13);
+    assert_int_equal(fdt32_ld(&irqs[4]), 14);
+    assert_int_equal(fdt32_ld(&irqs[7]), 11);
+    assert_int_equal(fdt32_ld(&irqs[10]), 10);
+    assert_string_equal(prop("/uart@9000000", "compatible", NULL), "ns16550a");
+    const fdt32_t *uirq = prop("/uart@9000000", "interrupts", &len);
+    assert_int_equal(len, 12);
+    assert_int_equal(fdt32_ld(&uirq[0]), 0); /* SPI */
+    assert_int_equal(fdt32_ld(&uirq[1]), 1);
+}
+
+static void test_fdt__aff3_uses_two_cells(void **state)
+{
+    (void)state;
+    static const uint64_t mp[] = {0x0, 0x100000000ULL};
+    struct fdt_params p = params(PSCI_VERSION_1_0);
+    p.nr_cpus = 2;
+    p.mpidrs = mp;
+    p.bootargs = NULL;
+    build(&p);
+    assert_int_equal(fdt32_ld((const fdt32_t *)prop("/cpus", "#address-cells", NULL)), 2);
+    int len;
+    const fdt64_t *r = prop("/cpus/cpu@100000000", "reg", &len);
+    assert_int_equal(len, 8);
+    assert_int_equal(fdt64_ld(r), 0x100000000ULL);
+    int chosen = fdt_path_offset(blob, "/chosen");
+    assert_null(fdt_getprop(blob, chosen, "bootargs", NULL));
+}
+
+static void test_fdt__errors(void **state)
+{
+    (void)state;
+    char err[128];
+    struct fdt_params p = params(PSCI_VERSION_1_3);
+    assert_int_equal(fdt_build(blob, 256, &p, err, sizeof(err)), -ENOSPC);
+    assert_non_null(strstr(err, "device tree"));
+    p.nr_cpus = 0;
+    assert_int_equal(fdt_build(blob, sizeof(blob), &p, err, sizeof(err)), -EINVAL);
+    p = params(0x00010009);
+    assert_int_equal(fdt_build(blob, sizeof(blob), &p, err, sizeof(err)), -EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fdt__psci_compatible_per_version),
+        cmocka_unit_test(test_fdt__memory_cpus_chosen),
+        cmocka_unit_test(test_fdt__devices),
+        cmocka_unit_test(test_fdt__aff3_uses_two_cells),
+        cmocka_unit_test(test_fdt__errors),
+    };
+    return cmocka_run_group_tests_name("fdt", tests, NULL, NULL);
+}

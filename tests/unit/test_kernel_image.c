@@ -1,0 +1,285 @@
+/* test_kernel_image.c — arm64 Image header parsing (booting.rst), gzip and EFI zboot
+ * decompression, refusal of garbage/big-endian/oversized images, and boot placement. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+#include <cmocka.h>
+
+#include "vmm/kernel_image.h"
+
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+static uint8_t *make_image(size_t len, uint64_t text_offset, uint64_t image_size, uint64_t flags)
+{
+    uint8_t *b = calloc(1, len);
+    for (size_t i = 64; i < len; i++)
+        b[i] = (uint8_t)(i * 31);
+    put64(b + 8, text_offset);
+    put64(b + 16, image_size);
+    put64(b + 24, flags);
+    memcpy(b + 56, "ARM\x64", 4);
+    return b;
+}
+
+static size_t gzip_buf(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)len;
+    zs.next_out = out;
+    zs.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    size_t n = zs.total_out;
+    deflateEnd(&zs);
+    return n;
+}
+
+static void test_kernel_image__plain_image(void **state)
+{
+    (void)state;
+    uint8_t *img = make_image(8192, 0, 3 << 20, 2 | ARM64_IMAGE_FLAG_PHYS_ANY);
+    struct kernel_image k;
+    char err[256];
+    assert_int_equal(kernel_image_from_buffer(&k, img, 8192, err, sizeof(err)), 0);
+    assert_int_equal(k.size, 8192);
+    assert_int_equal(k.text_offset, 0);
+    assert_int_equal(k.image_size, 3 << 20);
+    assert_string_equal(k.format, "Image");
+    assert_memory_equal(k.data, img, 8192);
+    kernel_image_release(&k);
+    free(img);
+}
+
+static void test_kernel_image__legacy_zero_image_size(void **state)
+{
+    (void)state;
+    uint8_t *img = make_image(5000, 0x1234, 0, 0);
+    struct kernel_image k;
+    char err[256];
+    assert_int_equal(kernel_image_from_buffer(&k, img, 5000, err, sizeof(err)), 0);
+    assert_int_equal(k.text_offset, 0x80000);
+    assert_int_equal(k.image_size, 8192);
+    kernel_image_release(&k);
+    free(img);
+}
+
+static void test_kernel_image__refusals(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        size_t len;
+        uint64_t text_offset, image_size, flags;
+        bool magic;
+        int ret;
+        const char *msg;
+    } cases[] = {
+        {"too small", 40, 0, 1 << 20, 0, true, -EINVAL, "too small"},
+        {"no magic", 4096, 0, 1 << 20, 0, false, -EINVAL, "magic"},
+        {"big endian", 4096, 0, 1 << 20, 1, true, -ENOTSUP, "big-endian"},
+        {"huge image_size", 4096, 0, 1ull << 40, 0, true, -EINVAL, "implausible"},
+        {"text_offset beyond 2M", 4096, 4 << 20, 1 << 20, 0, true, -EINVAL, "implausible"},
+        {"misaligned text_offset", 4096, 3, 1 << 20, 0, true, -EINVAL, "implausible"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t alloc = cases[i].len < 64 ? 64 : cases[i].len;
+        uint8_t *img = make_image(alloc, cases[i].text_offset, cases[i].image_size,
+                                  cases[i].flags);
+        if (!cases[i].magic)
+            memset(img + 56, 0, 4);
+        struct kernel_image k;
+        char err[256] = "";
+        int r = kernel_image_from_buffer(&k, img, cases[i].len, err, sizeof(err));
+        if (r != cases[i].ret || !strstr(err, cases[i].msg))
+            fail_msg("%s: %d '%s'", cases[i].what, r, err);
+        assert_null(k.data);
+        free(img);
+    }
+}
+
+static void test_kernel_image__gzip_is_decompressed(void **state)
+{
+    (void)state;
+    size_t len = 300000;
+    uint8_t *img = make_image(len, 0, 1 << 20, 2);
+    uint8_t *gz = malloc(len + 1024);
+    size_t gzlen = gzip_buf(img, len, gz, len + 1024);
+    struct kernel_image k;
+    char err[256];
+    assert_int_equal(kernel_image_from_buffer(&k, gz, gzlen, err, sizeof(err)), 0);
+    assert_string_equal(k.format, "gzip");
+    assert_int_equal(k.size, len);
+    assert_memory_equal(k.data, img, len);
+    kernel_image_release(&k);
+    /* Truncated stream: clear error. */
+    assert_int_equal(kernel_image_from_buffer(&k, gz, gzlen / 2, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "gzip"));
+    /* A gzip of garbage is still refused as not an Image. */
+    memset(img + 56, 0, 4);
+    gzlen = gzip_buf(img, len, gz, len + 1024);
+    assert_int_equal(kernel_image_from_buffer(&k, gz, gzlen, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "magic"));
+    free(gz);
+    free(img);
+}
+
+static uint8_t *make_zboot(const uint8_t *payload, size_t plen, const char *comp, size_t *outlen)
+{
+    size_t off = 512;
+    uint8_t *z = calloc(1, off + plen + 4);
+    memcpy(z, "MZ\0\0zimg", 8);
+    uint32_t o = (uint32_t)off, s = (uint32_t)plen;
+    memcpy(z + 8, &o, 4);
+    memcpy(z + 12, &s, 4);
+    strcpy((char *)z + 24, comp);
+    memcpy(z + off, payload, plen);
+    *outlen = off + plen + 4;
+    return z;
+}
+
+static void test_kernel_image__efi_zboot(void **state)
+{
+    (void)state;
+    size_t len = 200000;
+    uint8_t *img = make_image(len, 0, 1 << 20, 2);
+    uint8_t *comp = malloc(ZSTD_compressBound(len) + 1024);
+    struct kernel_image k;
+    char err[256];
+    size_t zlen;
+
+    size_t clen = gzip_buf(img, len, comp, ZSTD_compressBound(len) + 1024);
+    uint8_t *z = make_zboot(comp, clen, "gzip", &zlen);
+    assert_int_equal(kernel_image_from_buffer(&k, z, zlen, err, sizeof(err)), 0);
+    assert_string_equal(k.format, "EFI zboot (gzip)");
+    assert_memory_equal(k.data, img, len);
+    kernel_image_release(&k);
+    free(z);
+
+    clen = ZSTD_compress(comp, ZSTD_compressBound(len), img, len, 3);
+    assert_false(ZSTD_isError(clen));
+    z = make_zboot(comp, clen, "zstd", &zlen);
+    assert_int_equal(kernel_image_from_buffer(&k, z, zlen, err, sizeof(err)), 0);
+    assert_string_equal(k.format, "EFI zboot (zstd)");
+    assert_int_equal(k.size, len);
+    assert_memory_equal(k.data, img, len);
+    kernel_image_release(&k);
+    /* Truncated zstd payload. */
+    uint32_t half = (uint32_t)(clen / 2);
+    memcpy(z + 12, &half, 4);
+    assert_int_equal(kernel_image_from_buffer(&k, z, zlen, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "zstd"));
+    free(z);
+
+    z = make_zboot(comp, clen, "lzma", &zlen);
+    assert_int_equal(kernel_image_from_buffer(&k, z, zlen, err, sizeof(err)), -ENOTSUP);
+    assert_non_null(strstr(err, "lzma"));
+    /* Payload pointing outside the file. */
+    uint32_t bad = 0xfffffff0u;
+    memcpy(z + 8, &bad, 4);
+    assert_int_equal(kernel_image_from_buffer(&k, z, zlen, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "outside"));
+    free(z);
+    free(comp);
+    free(img);
+}
+
+static void test_kernel_image__load_file_errors(void **state)
+{
+    (void)state;
+    struct kernel_image k;
+    char err[256];
+    assert_int_equal(kernel_image_load(&k, "/nonexistent/Image", err, sizeof(err)), -ENOENT);
+    assert_non_null(strstr(err, "/nonexistent/Image"));
+    assert_int_equal(kernel_image_load(&k, "/tmp", err, sizeof(err)), -EINVAL);
+
+    char path[] = "/tmp/pscivm-test-image-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    uint8_t *img = make_image(4096, 0, 1 << 20, 2);
+    assert_int_equal(write(fd, img, 4096), 4096);
+    close(fd);
+    assert_int_equal(kernel_image_load(&k, path, err, sizeof(err)), 0);
+    assert_memory_equal(k.data, img, 4096);
+    kernel_image_release(&k);
+    assert_int_equal(truncate(path, 30), 0);
+    assert_int_equal(kernel_image_load(&k, path, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, path));
+    unlink(path);
+    free(img);
+}
+
+static void test_kernel_image__layout(void **state)
+{
+    (void)state;
+    const uint64_t base = 0x40000000, MiB = 1 << 20;
+    static const struct {
+        uint64_t ram_mib, text_offset, image_size, initrd;
+        int ret;
+    } cases[] = {
+        {256, 0, 40 << 20, 10 << 20, 0},
+        {256, 0x80000, 40 << 20, 0, 0},
+        {64, 0, 40 << 20, 20 << 20, 0},
+        {64, 0, 40 << 20, 22 << 20, 0},       /* exactly full */
+        {64, 0, 40 << 20, (22 << 20) + 1, -ENOSPC},
+        {40, 0, 40 << 20, 0, -ENOSPC},
+        {2, 0, 4096, 0, -ENOSPC},
+        {256, 0, 40 << 20, 1ull << 40, -ENOSPC},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct kernel_image k = {.text_offset = cases[i].text_offset,
+                                 .image_size = cases[i].image_size};
+        struct boot_layout l;
+        char err[256] = "";
+        int r = boot_layout_plan(&l, base, cases[i].ram_mib * MiB, &k, cases[i].initrd, err,
+                                 sizeof(err));
+        if (r != cases[i].ret)
+            fail_msg("case %zu: %d (%s)", i, r, err);
+        if (r) {
+            assert_non_null(strstr(err, "--mem"));
+            continue;
+        }
+        uint64_t end = base + cases[i].ram_mib * MiB;
+        assert_int_equal(l.kernel_addr, base + cases[i].text_offset);
+        assert_int_equal(l.kernel_end, l.kernel_addr + cases[i].image_size);
+        assert_int_equal(l.dtb_addr % (2 * MiB), 0);
+        assert_true(l.dtb_addr + l.dtb_max <= end);
+        assert_true(l.dtb_addr >= l.kernel_end);
+        if (cases[i].initrd) {
+            assert_int_equal(l.initrd_addr % 4096, 0);
+            assert_true(l.initrd_addr >= l.kernel_end);
+            assert_true(l.initrd_addr + l.initrd_size <= l.dtb_addr);
+        } else {
+            assert_int_equal(l.initrd_addr, 0);
+        }
+    }
+    struct kernel_image k = {.image_size = 4096};
+    struct boot_layout l;
+    char err[128];
+    assert_int_equal(boot_layout_plan(&l, base + 4096, 256 * MiB, &k, 0, err, sizeof(err)),
+                     -EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kernel_image__plain_image),
+        cmocka_unit_test(test_kernel_image__legacy_zero_image_size),
+        cmocka_unit_test(test_kernel_image__refusals),
+        cmocka_unit_test(test_kernel_image__gzip_is_decompressed),
+        cmocka_unit_test(test_kernel_image__efi_zboot),
+        cmocka_unit_test(test_kernel_image__load_file_errors),
+        cmocka_unit_test(test_kernel_image__layout),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,163 @@
+/* test_run_options.c — `pscivm run` command line: defaults, every option's accepted values, and
+ * a clear error for each kind of bad input (cmd_run turns those into usage + exit 2); plus the
+ * system power policy table of policy.h. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "psci/psci.h"
+#include "vmm/exit_status.h"
+#include "vmm/policy.h"
+#include "vmm/run_options.h"
+
+#define MAX_ARGS 32
+
+static int parse(struct run_options *o, char *err, const char *a0, ...)
+{
+    char *argv[MAX_ARGS];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, a0);
+    argv[argc++] = (char *)"run";
+    for (const char *a = a0; a && argc < MAX_ARGS - 1; a = va_arg(ap, const char *))
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    return run_options_parse(o, argc, argv, err, 256);
+}
+
+static void test_run_options__defaults(void **state)
+{
+    (void)state;
+    struct run_options o;
+    char err[256];
+    assert_int_equal(parse(&o, err, "--payload", "x.bin", NULL), 0);
+    assert_string_equal(o.payload, "x.bin");
+    assert_int_equal(o.cpus, 1);
+    assert_int_equal(o.mem_mib, 128);
+    assert_int_equal(o.psci_version, PSCI_VERSION_1_3);
+    assert_int_equal(o.mode, PSCI_MODE_AUTO);
+    assert_null(o.events);
+    assert_int_equal(o.on_reset, ON_RESET_RESTART);
+    assert_int_equal(o.on_suspend, ON_SUSPEND_WAIT);
+    assert_int_equal(o.timeout_s, 0);
+    assert_null(o.cmdline);
+    assert_false(o.help);
+}
+
+static void test_run_options__all_options(void **state)
+{
+    (void)state;
+    struct run_options o;
+    char err[256];
+    assert_int_equal(parse(&o, err, "--payload", "p", "--cpus", "4", "--mem", "256", "--psci",
+                           "0.2", "--psci-mode", "kernel", "--events", "-", "--on-reset", "exit",
+                           "--on-suspend", "deny", "--timeout", "30", "--cmdline", "a=b", NULL),
+                     0);
+    assert_int_equal(o.cpus, 4);
+    assert_int_equal(o.mem_mib, 256);
+    assert_int_equal(o.psci_version, PSCI_VERSION_0_2);
+    assert_int_equal(o.mode, PSCI_MODE_KERNEL);
+    assert_string_equal(o.events, "-");
+    assert_int_equal(o.on_reset, ON_RESET_EXIT);
+    assert_int_equal(o.on_suspend, ON_SUSPEND_DENY);
+    assert_int_equal(o.timeout_s, 30);
+    assert_string_equal(o.cmdline, "a=b");
+    static const struct {
+        const char *v;
+        uint32_t version;
+    } versions[] = {{"0.2", PSCI_VERSION_0_2}, {"1.0", PSCI_VERSION_1_0},
+                    {"1.1", PSCI_VERSION_1_1}, {"1.2", PSCI_VERSION_1_2},
+                    {"1.3", PSCI_VERSION_1_3}};
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+        assert_int_equal(parse(&o, err, "--psci", versions[i].v, "--payload", "p", NULL), 0);
+        assert_int_equal(o.psci_version, versions[i].version);
+    }
+    assert_int_equal(parse(&o, err, "--psci-mode=user", "--payload=p", NULL), 0);
+    assert_int_equal(o.mode, PSCI_MODE_USER);
+    assert_int_equal(parse(&o, err, "--help", NULL), 0);
+    assert_true(o.help);
+}
+
+static void test_run_options__errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *a, *b;
+        const char *msg;
+    } cases[] = {
+        {"--cpus", "0", "--cpus"},        {"--cpus", "124", "--cpus"},
+        {"--cpus", "-1", "--cpus"},       {"--cpus", "2x", "--cpus"},
+        {"--mem", "8", "--mem"},          {"--mem", "99999999", "--mem"},
+        {"--psci", "0.1", "--psci"},      {"--psci", "2.0", "--psci"},
+        {"--psci-mode", "both", "--psci-mode"}, {"--on-reset", "halt", "--on-reset"},
+        {"--on-suspend", "x", "--on-suspend"},  {"--timeout", "0", "--timeout"},
+        {"--events", "", "--events"},     {"--bogus", "1", "unknown option"},
+        {"extra", NULL, "unexpected argument"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct run_options o;
+        char err[256] = "";
+        assert_int_equal(parse(&o, err, "--payload", "p", cases[i].a, cases[i].b, NULL),
+                         -EINVAL);
+        assert_non_null(strstr(err, cases[i].msg));
+    }
+    struct run_options o;
+    char err[256];
+    assert_int_equal(parse(&o, err, "--cpus", "2", NULL), -EINVAL);
+    assert_non_null(strstr(err, "--payload"));
+    assert_int_equal(parse(&o, err, "--payload", "p", "--cpus", NULL), -EINVAL);
+    assert_non_null(strstr(err, "needs an argument"));
+}
+
+static void test_run_options__policy_table(void **state)
+{
+    (void)state;
+    static const struct {
+        enum on_reset on_reset;
+        enum system_request req;
+        bool restart;
+        int status;
+    } cases[] = {
+        {ON_RESET_RESTART, SYSTEM_REQ_OFF, false, PSCIVM_EXIT_OFF},
+        {ON_RESET_EXIT, SYSTEM_REQ_OFF, false, PSCIVM_EXIT_OFF},
+        {ON_RESET_RESTART, SYSTEM_REQ_OFF2, false, PSCIVM_EXIT_HIBERNATE},
+        {ON_RESET_EXIT, SYSTEM_REQ_OFF2, false, PSCIVM_EXIT_HIBERNATE},
+        {ON_RESET_RESTART, SYSTEM_REQ_RESET, true, PSCIVM_EXIT_RESET},
+        {ON_RESET_EXIT, SYSTEM_REQ_RESET, false, PSCIVM_EXIT_RESET},
+        {ON_RESET_RESTART, SYSTEM_REQ_RESET2, true, PSCIVM_EXIT_RESET},
+        {ON_RESET_EXIT, SYSTEM_REQ_RESET2, false, PSCIVM_EXIT_RESET},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct run_options o = {.on_reset = cases[i].on_reset};
+        struct policy_decision d = policy_system_request(&o, cases[i].req);
+        assert_int_equal(d.restart, cases[i].restart);
+        if (!d.restart)
+            assert_int_equal(d.exit_status, cases[i].status);
+        assert_non_null(d.reason);
+    }
+    /* Exit statuses are distinct. */
+    assert_int_not_equal(PSCIVM_EXIT_OFF, PSCIVM_EXIT_HIBERNATE);
+    assert_int_not_equal(PSCIVM_EXIT_RESET, PSCIVM_EXIT_HIBERNATE);
+    struct run_options wait = {.on_suspend = ON_SUSPEND_WAIT};
+    struct run_options deny = {.on_suspend = ON_SUSPEND_DENY};
+    assert_int_equal(policy_system_suspend(&wait, true), SUSPEND_WAIT);
+    assert_int_equal(policy_system_suspend(&wait, false), SUSPEND_DENY);
+    assert_int_equal(policy_system_suspend(&deny, true), SUSPEND_DENY);
+    assert_int_equal(policy_system_suspend(&deny, false), SUSPEND_DENY);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_run_options__defaults),
+        cmocka_unit_test(test_run_options__all_options),
+        cmocka_unit_test(test_run_options__errors),
+        cmocka_unit_test(test_run_options__policy_table),
+    };
+    return cmocka_run_group_tests_name("run_options", tests, NULL, NULL);
+}
