@@ -20,7 +20,16 @@ static u64 version;             /* expected PSCI version */
 static unsigned opts;           /* optional functions pscivm offers (user mode) */
 static int boot;                /* index of the boot CPU */
 
-/* ---- mailboxes: one per CPU; the boot CPU writes cmd*, the CPU itself everything else ------- */
+/* ---- mailboxes: one per CPU; the boot CPU writes cmd*, the CPU itself everything else -------
+ *
+ *   boot CPU                                   secondary (idle in WFI while done_seq == cmd_seq)
+ *   cmd, a[] = ...; cmd_seq++; SGI  ------->   run cmd; ret = result; done_seq = cmd_seq
+ *   wait until done_seq == cmd_seq  <-------
+ *
+ * Invariant (mbox_idle(), checked before every post): a command is only posted to a CPU whose
+ * previous command is done, so cmd/a[] never change under a running command. CMD_OFF reports
+ * done *before* calling CPU_OFF (which must not return); a secondary entering from CPU_ON
+ * marks everything done, since nothing from an earlier life can still be pending. */
 enum cmd { CMD_CALL = 1, CMD_OFF, CMD_RACE, CMD_POWERDOWN };
 struct mbox {
     volatile u64 boots;                         /* times the CPU entered secondary_main */
@@ -31,8 +40,6 @@ struct mbox {
 } __attribute__((aligned(64)));
 static struct mbox mb[RT_MAX_CPUS];
 static volatile u64 race_go;
-
-static void sev(void) { __asm__ volatile("dsb sy; sev" ::: "memory"); }
 
 void secondary_main(u64 context, u64 entry_id, u64 cpu)
 {
@@ -45,7 +52,6 @@ void secondary_main(u64 context, u64 entry_id, u64 cpu)
     m->done_seq = rt_read_once(&m->cmd_seq); /* nothing from an earlier life is pending */
     gic_init_cpu();
     rt_write_once(&m->boots, m->boots + 1);
-    sev();
     for (;;) {
         u64 seq = rt_read_once(&m->cmd_seq);
         if (seq == m->done_seq) {
@@ -64,13 +70,11 @@ void secondary_main(u64 context, u64 entry_id, u64 cpu)
             break;
         case CMD_OFF:
             rt_write_once(&m->done_seq, seq);
-            sev();
             r = psci_call(PSCI_FN(FN_CPU_OFF), 0, 0, 0);
             rt_write_once(&m->off_returned, 1);
             break;
         case CMD_RACE:
             rt_write_once(&m->racing, m->a[3]);
-            sev();
             while (rt_read_once(&race_go) != m->a[3])
                 rt_cpu_relax();
             r = psci_call(PSCI_FN64(FN_CPU_ON), m->a[0], m->a[1], m->a[2]);
@@ -85,7 +89,6 @@ void secondary_main(u64 context, u64 entry_id, u64 cpu)
         }
         m->ret = (u64)r;
         rt_write_once(&m->done_seq, seq);
-        sev();
     }
 }
 
@@ -100,10 +103,17 @@ static bool wait_value(volatile u64 *p, u64 value, unsigned ms)
     return true;
 }
 
+static bool mbox_idle(const struct mbox *m) { return m->done_seq == m->cmd_seq; }
+
 /* Post a command to CPU i; with `wait`, wait for its completion and return its result. */
 static bool cpu_cmd(int i, enum cmd cmd, u64 a0, u64 a1, u64 a2, u64 a3, bool wait, s64 *ret)
 {
     struct mbox *m = &mb[i];
+    if (!mbox_idle(m)) {
+        tap_result(false, NULL, "cpu %d is still busy with command %lu: not posting %d", i,
+                   (u64)m->cmd, cmd);
+        return false;
+    }
     m->cmd = cmd;
     m->a[0] = a0, m->a[1] = a1, m->a[2] = a2, m->a[3] = a3;
     u64 seq = m->cmd_seq + 1;
@@ -632,6 +642,34 @@ static void test_secondary_powerdown(void)
     }
 }
 
+/* Calls made by a secondary: CPU_ON of the boot CPU is ALREADY_ON; SYSTEM_SUSPEND is DENIED
+ * (the boot CPU is on). Its entry is a CPU_ON entry, so a wrongly accepted suspend would show
+ * up as a fresh boot instead of crashing. */
+static void test_calls_from_secondary(void)
+{
+    int c = -1;
+    for (unsigned i = 0; i < machine.nr_cpus && c < 0; i++)
+        if ((int)i != boot && cpu_is_on[i])
+            c = (int)i;
+    if (c < 0)
+        return;
+    s64 r = PSCI_INTERNAL_FAILURE;
+    bool done = cpu_cmd(c, CMD_CALL, PSCI_FN64(FN_CPU_ON), machine.mpidr[boot],
+                        (u64)secondary_entry_a, 0, true, &r);
+    tap_result(done && r == PSCI_ALREADY_ON, NULL, "cpu %d: CPU_ON of the boot CPU is ALREADY_ON (got %s)",
+               c, psci_ret_name(r));
+    if (!offered(FN_SYSTEM_SUSPEND, true))
+        return;
+    u64 old = rt_read_once(&mb[c].boots);
+    timer_arm_ms(50); /* the boot CPU's timer: wakes nobody but costs nothing */
+    done = cpu_cmd(c, CMD_CALL, PSCI_FN64(FN_SYSTEM_SUSPEND), (u64)secondary_entry_b, 0x77, 0,
+                   true, &r);
+    timer_disarm();
+    tap_result(done && r == PSCI_DENIED && rt_read_once(&mb[c].boots) == old, NULL,
+               "cpu %d: SYSTEM_SUSPEND while the boot CPU is on is DENIED (got %s)", c,
+               psci_ret_name(r));
+}
+
 static void test_system_suspend_denied(void)
 {
     if (!offered(FN_SYSTEM_SUSPEND, true))
@@ -828,6 +866,7 @@ static void run_all(void)
     GROUP(test_node_hw_state());
     GROUP(test_secondary_powerdown());
     GROUP(test_system_suspend_denied());
+    GROUP(test_calls_from_secondary());
     GROUP(test_reset2_off2());
     GROUP(test_cpu_on_race());
     GROUP(test_cpu_off_all());
