@@ -41,6 +41,7 @@
 #include "devices/guest_mem.h"
 #include "devices/uart16550.h"
 #include "devices/virtio_blk.h"
+#include "kvm/ioevent.h"
 #include "kvm/machine.h"
 #include "kvm/vcpu_stats.h"
 #include "kvm/vm.h"
@@ -114,10 +115,13 @@ struct machine {
 
     struct virtio_blk *disks;   /* opts.nr_disks, in virtio-mmio slots 0.. */
     unsigned int nr_disks_ready;
+    struct ioevent_thread ioevents; /* QueueNotify via KVM ioeventfds (when the host can) */
+    bool ioevents_ready;
 
     struct console console;
     bool console_ready;
     int console_fd;             /* UART output: stdout, a --console file, or -1 (none) */
+    uint64_t kmode_last_blind_ns; /* kernel mode without binary stats: last blind kick */
 
     /* Console: line-buffered when events share stdout, so lines never interleave. */
     bool console_line_buffered;
@@ -763,8 +767,7 @@ static int kmode_wait_power_on(struct machine *m, struct vcpu_ctl *v)
  * hypercall since the last look (or, without stats, every KMODE_BLIND_KICK_NS). */
 static void kmode_watch_locked(struct machine *m, uint64_t now_ns)
 {
-    static uint64_t last_blind;
-    bool blind_due = now_ns - last_blind >= KMODE_BLIND_KICK_NS;
+    bool blind_due = now_ns - m->kmode_last_blind_ns >= KMODE_BLIND_KICK_NS;
     bool blind_used = false;
     for (unsigned int i = 0; i < m->vm.nr_vcpus; i++) {
         struct vcpu_ctl *v = &m->vcpus[i];
@@ -782,7 +785,7 @@ static void kmode_watch_locked(struct machine *m, uint64_t now_ns)
         }
     }
     if (blind_used)
-        last_blind = now_ns;
+        m->kmode_last_blind_ns = now_ns;
 }
 
 /* ---- vCPU thread ------------------------------------------------------------------------------ */
@@ -1154,6 +1157,22 @@ static int setup_disks(struct machine *m)
             return rc;
         }
     }
+    /* QueueNotify of queue 0 through an ioeventfd when the host offers it (the MMIO path
+     * stays as the fallback: the bus still routes the register). */
+    if (ioevent_init(&m->ioevents, m->vm.vm_fd) == 0) {
+        m->ioevents_ready = true;
+        for (unsigned int i = 0; i < m->nr_disks_ready; i++) {
+            uint64_t notify = MEMMAP_VIRTIO_BASE + (uint64_t)i * MEMMAP_VIRTIO_STRIDE +
+                              VIRTIO_MMIO_QUEUE_NOTIFY;
+            if (ioevent_add(&m->ioevents, notify, 0, &m->disks[i].transport) < 0)
+                break;
+        }
+        int rc = ioevent_start(&m->ioevents);
+        if (rc) {
+            fprintf(stderr, "pscivm: starting the virtio I/O thread: %s\n", strerror(-rc));
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -1380,6 +1399,10 @@ static void machine_release(struct machine *m)
     if (m->console_ready) { /* first: its reader thread feeds the UART */
         console_release(&m->console);
         m->console_ready = false;
+    }
+    if (m->ioevents_ready) { /* before the devices its thread drives, while the VM exists */
+        ioevent_release(&m->ioevents);
+        m->ioevents_ready = false;
     }
     if (m->vcpus) {
         for (unsigned int i = 0; i < m->opts.cpus; i++) {
