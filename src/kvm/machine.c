@@ -1120,6 +1120,26 @@ static int setup_psci_cores(struct machine *m)
     return err;
 }
 
+/* Guest RAM: anonymous memory whose host address is 2 MiB aligned like its guest address, and
+ * advised for transparent huge pages, so KVM can map it with 2 MiB stage-2 blocks (fewer
+ * stage-2 faults: measurably faster boots, most of all under nested virtualisation). NULL with
+ * errno on failure; munmap(ram, size) releases it. */
+static void *map_guest_ram(uint64_t size)
+{
+    const uint64_t align = 2ULL << 20;
+    uint8_t *raw = mmap(NULL, size + align, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    uint8_t *ram = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+    if (ram > raw)
+        munmap(raw, (size_t)(ram - raw));
+    if (ram + size < raw + size + align)
+        munmap(ram + size, (size_t)((raw + size + align) - (ram + size)));
+    madvise(ram, size, MADV_HUGEPAGE); /* advisory: fine to fail (THP off) */
+    return ram;
+}
+
 /* One virtio-blk device per --disk, in virtio-mmio slot order (slot n: MEMMAP_VIRTIO_BASE +
  * n * stride, SPI 16 + n). The guest sees them as /dev/vda, vdb ... in --disk order. */
 static int setup_disks(struct machine *m)
@@ -1199,9 +1219,8 @@ static int machine_build(struct machine *m)
     err = kvm_vm_init(&m->vm);
     if (err)
         return err;
-    void *ram = mmap(NULL, m->mem.size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (ram == MAP_FAILED) {
+    void *ram = map_guest_ram(m->mem.size);
+    if (!ram) {
         fprintf(stderr, "pscivm: mapping %llu MiB of guest RAM: %s\n",
                 (unsigned long long)m->opts.mem_mib, strerror(errno));
         return -ENOMEM;
