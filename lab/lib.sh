@@ -243,9 +243,20 @@ lab_fetch_busybox() {
     cp "$tmp/root/bin/busybox" "$b.new" && mv "$b.new" "$b" && rm -rf "$tmp"
 }
 
-# lab_fetch SUITE...: everything the given suites need (busybox + their kernels).
+# lab_fetch SUITE...: everything the given suites need (busybox + their kernels). Holds an
+# exclusive lock on the cache, so concurrent lab runs (other worktrees) fetch only once.
 lab_fetch() {
     mkdir -p "$LAB_CACHE"
+    local fd
+    exec {fd}> "$LAB_CACHE/.lock"
+    flock "$fd"
+    _lab_fetch_locked "$@"
+    local rc=$?
+    exec {fd}>&-
+    return $rc
+}
+
+_lab_fetch_locked() {
     lab_fetch_busybox || return 1
     local s
     for s in "$@"; do lab_fetch_kernel "$s" || return 1; done
@@ -354,6 +365,19 @@ lab_build_host_base() {
     echo "$label" > "$tmp/etc/lab-label"
     echo "$suite" > "$tmp/etc/lab-suite"
     lab_cpio "$tmp" "$out.new" && mv "$out.new" "$out" && rm -rf "$tmp"
+}
+
+# lab_build_locked FUNC ARGS...: run a build step under build/lab/.lock (concurrent lab runs
+# in one checkout share build/lab).
+lab_build_locked() {
+    mkdir -p "$LAB_BUILD"
+    local fd rc
+    exec {fd}> "$LAB_BUILD/.lock"
+    flock "$fd"
+    "$@"
+    rc=$?
+    exec {fd}>&-
+    return $rc
 }
 
 # lab_build_disk SUITE... → prints the path of an ext4 image holding /guest/{Image,initrd,
