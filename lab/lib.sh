@@ -91,8 +91,6 @@ Dir::State::Lists "$a/lists";
 Dir::State::status "$a/state/status";
 Dir::Cache "$a";
 Dir::Cache::archives "$a/archives";
-Dir::Cache::pkgcache "";
-Dir::Cache::srcpkgcache "";
 APT::Architecture "arm64";
 APT::Architectures { "arm64"; };
 APT::Sandbox::User "root";
@@ -260,9 +258,10 @@ _lab_fetch_locked() {
     lab_fetch_busybox || return 1
     local s
     for s in "$@"; do lab_fetch_kernel "$s" || return 1; done
-    # Everything is cached now; the package lists (~160 MB) are only needed to fetch again.
+    # Everything is cached now; the package lists and apt's binary caches (~340 MB) are only
+    # needed to fetch again.
     if [ -n "${LAB_APT_UPDATED:-}" ]; then
-        rm -rf "$LAB_CACHE/apt/lists" "$LAB_CACHE/apt/archives"
+        rm -rf "$LAB_CACHE/apt/lists" "$LAB_CACHE/apt/archives" "$LAB_CACHE"/apt/*.bin
         unset LAB_APT_UPDATED
     fi
 }
