@@ -180,6 +180,13 @@ struct psci_machine {
 int psci_machine_init(struct psci_machine *m, const struct psci_config *config);
 void psci_machine_release(struct psci_machine *m);
 
+/* Set (or replace) the residency clock, e.g. after psci_machine_load(), which cannot restore a
+ * function pointer. Suspends in progress keep the residency they had accumulated when saved and
+ * count on from this clock's current reading. Returns 0, or -EINVAL when PSCI_OPT_STAT is set
+ * and clock_ns is NULL. */
+int psci_machine_set_clock(struct psci_machine *m, uint64_t (*clock_ns)(void *opaque),
+                           void *opaque);
+
 /* Cold reset: every vCPU OFF, the boot vCPU ON, statistics kept, policy kept. */
 void psci_machine_reset(struct psci_machine *m);
 
@@ -215,9 +222,16 @@ int psci_vcpu_set_allowed(struct psci_machine *m, unsigned int vcpu, bool allowe
 /* ---- inspection ------------------------------------------------------------------------------ */
 int psci_vcpu_get_info(const struct psci_machine *m, unsigned int vcpu,
                        struct psci_vcpu_info *info);
+/* The action still outstanding for a vCPU, e.g. to re-issue it after psci_machine_load():
+ * ON_PENDING -> CPU_START {target = vcpu, entry, context}; SUSPENDED -> CPU_STANDBY
+ * {power_state}, CPU_POWERDOWN {entry, context, power_state} or SYSTEM_SUSPEND {entry,
+ * context}; OFF/ON -> NONE. Returns 0, or -EINVAL when vcpu is out of range. */
+int psci_vcpu_pending_action(const struct psci_machine *m, unsigned int vcpu,
+                             struct psci_action *action);
 /* Index of the vCPU with this MPIDR affinity, or -1. */
 int psci_find_vcpu(const struct psci_machine *m, uint64_t mpidr);
-/* True when the function (any of its SMC32/SMC64 IDs) is offered to the guest. */
+/* True when the PSCI function (any of its SMC32/SMC64 IDs) is offered to the guest. Only PSCI
+ * IDs count: SMCCC_VERSION and other non-PSCI IDs give false. */
 bool psci_function_offered(const struct psci_machine *m, uint32_t function_id);
 
 /* Check every invariant of the state machine. Returns 0, or -EUCLEAN and (if non-NULL) a static
