@@ -161,9 +161,11 @@ for c in $configs; do
         terminal "$m" "$v" reset2-smc32 3 system_reset2 type=0x0 cookie=0x1234
     fi
     if ver_ge "$v" 1.3; then
-        terminal "$m" "$v" off2-hibernate 4 system_off2 type=1
-        terminal "$m" "$v" off2-zero 4 system_off2 type=0
-        terminal "$m" "$v" off2-smc32 4 system_off2 type=1
+        # Kernel mode: KVM zeroes x1..x3 before the OFF2 exit, so no type can be reported.
+        if [ "$m" = user ]; then t1=type=1 t0=type=0; else t1=type= t0=type=; fi
+        terminal "$m" "$v" off2-hibernate 4 system_off2 $t1
+        terminal "$m" "$v" off2-zero 4 system_off2 $t0
+        terminal "$m" "$v" off2-smc32 4 system_off2 $t1
     fi
 done
 
@@ -222,7 +224,7 @@ check "[cli] payload larger than RAM: exit 1" "$rc" 1
 grep -q "larger than" err && ok "[cli] oversized payload: clear error" || nok "[cli] oversized payload message: $(cat err)"
 if [ -f "$BENCH" ]; then
     rm -f ev
-    pscivm run --payload "$BENCH" --cmdline "calls=100000000" --timeout 3 --events ev \
+    pscivm run --payload "$BENCH" --psci 1.1 --cmdline "calls=100000000" --timeout 3 --events ev \
         > out 2> err < /dev/null; rc=$?
     check "[timeout] a guest that never finishes is stopped by --timeout (exit 5)" "$rc" 5
     check "[timeout] vm_exit reason" "$(ev_field "$(tail -n1 ev)" reason)" timeout

@@ -139,6 +139,7 @@ struct machine {
     unsigned int paused;
     uint64_t logged_mmio[MAX_LOGGED_MMIO];
     unsigned int nr_logged_mmio;
+    unsigned int nr_nisv_logged;    /* atomic */
 
     struct vcpu_ctl *vcpus;
 };
@@ -416,12 +417,14 @@ static int wait_for_wakeup(struct machine *m, struct vcpu_ctl *v)
 
 /* ---- system power transitions (both modes) ----------------------------------------------- */
 
+#define SYSTEM_TYPE_UNKNOWN UINT64_MAX /* kernel-mode SYSTEM_OFF2: type not recoverable */
+
 static void system_request(struct machine *m, struct vcpu_ctl *v, enum system_request req,
                            uint64_t type, uint64_t cookie)
 {
     struct policy_decision d = policy_system_request(&m->opts, req);
     struct json_object *f = NULL;
-    if (req == SYSTEM_REQ_OFF2) {
+    if (req == SYSTEM_REQ_OFF2 && type != SYSTEM_TYPE_UNKNOWN) {
         f = fields_new();
         field_int(f, "type", (int64_t)type);
     } else if (req == SYSTEM_REQ_RESET2) {
@@ -638,10 +641,9 @@ static int handle_system_event(struct machine *m, struct vcpu_ctl *v, struct kvm
     switch (run->system_event.type) {
     case KVM_SYSTEM_EVENT_SHUTDOWN:
         if (flags & KVM_SYSTEM_EVENT_SHUTDOWN_FLAG_PSCI_OFF2) {
-            int err = kvm_vcpu_get_reg(&m->vm, v->index, KVM_REG_X(1), &x1);
-            if (err)
-                return err;
-            system_request(m, v, SYSTEM_REQ_OFF2, (uint32_t)x1, 0);
+            /* KVM has already overwritten x0..x3 (INTERNAL_FAILURE, 0, 0, 0) for OFF2, so the
+             * hibernate type (0 or 1, both HIBERNATE_OFF) is not known here: no type field. */
+            system_request(m, v, SYSTEM_REQ_OFF2, SYSTEM_TYPE_UNKNOWN, 0);
         } else {
             system_request(m, v, SYSTEM_REQ_OFF, 0, 0);
         }
@@ -803,6 +805,14 @@ static int handle_exit(struct machine *m, struct vcpu_ctl *v)
         break;
     case KVM_EXIT_SYSTEM_EVENT:
         return handle_system_event(m, v, run);
+    case KVM_EXIT_ARM_NISV:
+        /* A data abort KVM cannot emulate (no instruction syndrome, e.g. a load/store pair to
+         * MMIO): the guest gets an external abort, as on hardware without a device there. */
+        if (__atomic_fetch_add(&m->nr_nisv_logged, 1, __ATOMIC_RELAXED) < MAX_LOGGED_MMIO)
+            fprintf(stderr, "pscivm: vCPU %u: MMIO access at 0x%llx that KVM cannot decode (no "
+                    "syndrome); injecting an external data abort\n", v->index,
+                    (unsigned long long)run->arm_nisv.fault_ipa);
+        return kvm_vcpu_inject_dabt(&m->vm, v->index);
     case KVM_EXIT_FAIL_ENTRY:
         fprintf(stderr, "pscivm: vCPU %u: KVM_EXIT_FAIL_ENTRY (hardware reason 0x%llx)\n",
                 v->index, (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
@@ -1235,6 +1245,7 @@ static int machine_build(struct machine *m)
         err = kvm_vm_init_gic(&m->vm);
     if (err)
         return err;
+    kvm_vm_enable_nisv_to_user(&m->vm); /* optional: without it such accesses fail KVM_RUN */
 
     bool has_filter = kvm_vm_has_smccc_filter(&m->vm);
     m->mode = m->opts.mode == PSCI_MODE_AUTO ? (has_filter ? PSCI_MODE_USER : PSCI_MODE_KERNEL)

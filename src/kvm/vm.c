@@ -205,6 +205,25 @@ int kvm_vm_enable_system_suspend(struct kvm_vm *vm)
     return 0;
 }
 
+int kvm_vm_enable_nisv_to_user(struct kvm_vm *vm)
+{
+    if (ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_NISV_TO_USER) <= 0 ||
+        ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_INJECT_EXT_DABT) <= 0)
+        return -EOPNOTSUPP;
+    struct kvm_enable_cap cap = {.cap = KVM_CAP_ARM_NISV_TO_USER};
+    return ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0 ? -errno : 0;
+}
+
+int kvm_vcpu_inject_dabt(struct kvm_vm *vm, unsigned int index)
+{
+    struct kvm_vcpu_events ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.exception.ext_dabt_pending = 1;
+    if (ioctl(vm->vcpus[index].fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+        return kvm_error("KVM_SET_VCPU_EVENTS(external data abort) on vCPU %u", index);
+    return 0;
+}
+
 int kvm_vm_irq_line(struct kvm_vm *vm, unsigned int spi, bool level)
 {
     struct kvm_irq_level irq = {

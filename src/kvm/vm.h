@@ -53,6 +53,11 @@ int kvm_vm_forward_smccc(struct kvm_vm *vm, uint32_t base, uint32_t nr);
 int kvm_vm_get_psci_version(struct kvm_vm *vm, uint64_t *version);
 int kvm_vm_set_psci_version(struct kvm_vm *vm, uint64_t version);
 int kvm_vm_enable_system_suspend(struct kvm_vm *vm);
+/* Ask KVM to report data aborts without a valid syndrome (KVM_EXIT_ARM_NISV) instead of
+ * failing KVM_RUN; returns 0 or -errno (not reported: optional). */
+int kvm_vm_enable_nisv_to_user(struct kvm_vm *vm);
+/* Make the vCPU take an external data abort when it next runs. */
+int kvm_vcpu_inject_dabt(struct kvm_vm *vm, unsigned int index);
 /* Drive SPI `spi` to level (KVM_IRQ_LINE). */
 int kvm_vm_irq_line(struct kvm_vm *vm, unsigned int spi, bool level);
 
