@@ -956,9 +956,9 @@ static int load_payload(struct machine *m)
     return err;
 }
 
-/* Read a whole regular file (the initrd) into a malloc'd buffer of at most `max` bytes. */
-static int read_file(const char *what, const char *path, uint64_t max, uint8_t **out,
-                     size_t *len)
+/* Map a whole regular file (the initrd) read-only, at most `max` bytes; *out is NULL for an
+ * empty file. Release with munmap(*out, *len). */
+static int map_file(const char *what, const char *path, uint64_t max, uint8_t **out, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -976,31 +976,20 @@ static int read_file(const char *what, const char *path, uint64_t max, uint8_t *
                 (long long)(st.st_size >> 20));
         err = -EFBIG;
     }
-    size_t size = err ? 0 : (size_t)st.st_size;
-    uint8_t *buf = err ? NULL : malloc(size ? size : 1);
-    if (!err && !buf)
-        err = -ENOMEM;
-    size_t off = 0;
-    while (!err && off < size) {
-        ssize_t n = read(fd, buf + off, size - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            fprintf(stderr, "pscivm: reading %s %s: %s\n", what, path,
-                    n < 0 ? strerror(errno) : "unexpected end of file");
-            err = -EIO;
+    *out = NULL;
+    *len = 0;
+    if (!err && st.st_size > 0) {
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            err = -errno;
+            fprintf(stderr, "pscivm: mapping %s %s: %s\n", what, path, strerror(-err));
         } else {
-            off += (size_t)n;
+            *out = p;
+            *len = (size_t)st.st_size;
         }
     }
     close(fd);
-    if (err) {
-        free(buf);
-        return err;
-    }
-    *out = buf;
-    *len = size;
-    return 0;
+    return err;
 }
 
 /* --kernel: the Image (decompressed if needed), the initrd, and where they go. */
@@ -1013,7 +1002,7 @@ static int load_kernel(struct machine *m)
         return rc;
     }
     if (m->opts.initrd) {
-        rc = read_file("initrd", m->opts.initrd, m->mem.size, &m->initrd, &m->initrd_size);
+        rc = map_file("initrd", m->opts.initrd, m->mem.size, &m->initrd, &m->initrd_size);
         if (rc)
             return rc;
     }
@@ -1461,7 +1450,8 @@ static void machine_release(struct machine *m)
     if (m->opts.console == CONSOLE_FILE && m->console_fd >= 0)
         close(m->console_fd);
     kernel_image_release(&m->kernel);
-    free(m->initrd);
+    if (m->initrd)
+        munmap(m->initrd, m->initrd_size);
     free(m->payload);
     pthread_cond_destroy(&m->pause_cond);
     pthread_cond_destroy(&m->cond);
