@@ -1017,6 +1017,20 @@ static int load_kernel(struct machine *m)
     return 0;
 }
 
+/* Copy a file image into guest RAM; when the source is a file mapping, drop each copied chunk
+ * of it (it refaults from the page cache on the next reset), so the peak RSS does not hold
+ * the kernel and initrd twice. */
+static void copy_image(uint8_t *dst, const uint8_t *src, size_t len, bool src_mapped)
+{
+    const size_t chunk = 2u << 20;
+    for (size_t off = 0; off < len; off += chunk) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        memcpy(dst + off, src + off, n);
+        if (src_mapped)
+            madvise((void *)(src + off), n, MADV_DONTNEED);
+    }
+}
+
 /* Guest RAM contents at power-on: zeroes, the payload at the start (or the kernel and initrd
  * where load_kernel() planned them), the DTB at the top. */
 static int machine_load_images(struct machine *m)
@@ -1024,11 +1038,11 @@ static int machine_load_images(struct machine *m)
     if (madvise(m->mem.host, m->mem.size, MADV_DONTNEED) < 0)
         memset(m->mem.host, 0, m->mem.size);
     if (m->opts.kernel) {
-        memcpy(m->mem.host + (m->layout.kernel_addr - m->mem.base), m->kernel.data,
-               m->kernel.size);
+        copy_image(m->mem.host + (m->layout.kernel_addr - m->mem.base), m->kernel.data,
+                   m->kernel.size, m->kernel.mapped != 0);
         if (m->initrd_size)
-            memcpy(m->mem.host + (m->layout.initrd_addr - m->mem.base), m->initrd,
-                   m->initrd_size);
+            copy_image(m->mem.host + (m->layout.initrd_addr - m->mem.base), m->initrd,
+                       m->initrd_size, true);
     } else {
         memcpy(m->mem.host, m->payload, m->payload_size);
     }
