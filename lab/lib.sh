@@ -16,7 +16,7 @@
 
 LAB_SUITES="bookworm trixie sid"
 LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-LAB_CACHE=${PSCIVM_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pscivm/lab}
+LAB_CACHE=${PSCIVM_LAB_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/pscivm/lab}
 LAB_BUILD=$LAB_ROOT/build/lab
 LAB_MIRROR=${PSCIVM_LAB_MIRROR:-http://deb.debian.org/debian}
 LAB_KEYRING=${PSCIVM_LAB_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
