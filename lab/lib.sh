@@ -12,11 +12,12 @@
 # Build outputs (per checkout, rebuilt when inputs change): build/lab/
 #   guest/initrd-<label>.img  guest initramfs (busybox + lab/guest-init + virtio modules)
 #   host-<label>.cpio         host initramfs base (busybox + modules + lab/host-init)
-#   lab-<hash>.img            ext4 lab disk: /lab/guest/{Image,initrd,modules}-<label>
+#   disk-<hash>.img           ext4 lab disk: guest/{Image,initrd,modules}-<label> (-> /lab/guest)
+# shellcheck shell=bash disable=SC2034
 
 LAB_SUITES="bookworm trixie sid"
 LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-LAB_CACHE=${PSCIVM_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pscivm/lab}
+LAB_CACHE=${PSCIVM_LAB_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/pscivm/lab}
 LAB_BUILD=$LAB_ROOT/build/lab
 LAB_MIRROR=${PSCIVM_LAB_MIRROR:-http://deb.debian.org/debian}
 LAB_KEYRING=${PSCIVM_LAB_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
@@ -326,10 +327,10 @@ lab_stage_modules() {
 
 # lab_newer OUT IN...: true when OUT is missing or older than any IN.
 lab_newer() {
-    local out=$1 i
+    local target=$1 i
     shift
-    [ -e "$out" ] || return 0
-    for i in "$@"; do [ "$i" -nt "$out" ] && return 0; done
+    [ -e "$target" ] || return 0
+    for i in "$@"; do [ "$i" -nt "$target" ] && return 0; done
     return 1
 }
 
