@@ -713,6 +713,7 @@ static void kmode_emit(struct machine *m, struct vcpu_ctl *v, bool on)
     field_str(f, "source", "kvm");
     if (on) {
         field_int(f, "target", v->index);
+        field_hex(f, "target_mpidr", m->vm.vcpus[v->index].mpidr);
         field_int(f, "result", 0);
     }
     /* The caller of CPU_ON is not known in kernel mode: the event has no "vcpu" field. */
