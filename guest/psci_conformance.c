@@ -10,6 +10,8 @@
 
 #define TIMEOUT_MS 10000u       /* generous: nested KVM under QEMU TCG is slow */
 #define CTX_MAGIC 0x5eed000000000000ull
+#define PS_STANDBY 0x0u          /* original format: core standby */
+#define PS_POWERDOWN (1u << 16)  /* core power-down; | level << 24 for cluster/system */
 
 /* ---- configuration from the bootargs ------------------------------------------------------- */
 enum { OPT_SUSPEND = 1, OPT_RESET2 = 2, OPT_OFF2 = 4, OPT_STAT = 8, OPT_NODE_HW = 16 };
@@ -18,8 +20,17 @@ static u64 version;             /* expected PSCI version */
 static unsigned opts;           /* optional functions pscivm offers (user mode) */
 static int boot;                /* index of the boot CPU */
 
-/* ---- mailboxes: one per CPU; the boot CPU writes cmd*, the CPU itself everything else ------- */
-enum cmd { CMD_CALL = 1, CMD_OFF, CMD_RACE };
+/* ---- mailboxes: one per CPU; the boot CPU writes cmd*, the CPU itself everything else -------
+ *
+ *   boot CPU                                   secondary (idle in WFI while done_seq == cmd_seq)
+ *   cmd, a[] = ...; cmd_seq++; SGI  ------->   run cmd; ret = result; done_seq = cmd_seq
+ *   wait until done_seq == cmd_seq  <-------
+ *
+ * Invariant (mbox_idle(), checked before every post): a command is only posted to a CPU whose
+ * previous command is done, so cmd/a[] never change under a running command. CMD_OFF reports
+ * done *before* calling CPU_OFF (which must not return); a secondary entering from CPU_ON
+ * marks everything done, since nothing from an earlier life can still be pending. */
+enum cmd { CMD_CALL = 1, CMD_OFF, CMD_RACE, CMD_POWERDOWN };
 struct mbox {
     volatile u64 boots;                         /* times the CPU entered secondary_main */
     volatile u64 ctx, entry, daif, el, sctlr;   /* what the last CPU_ON delivered */
@@ -30,9 +41,6 @@ struct mbox {
 static struct mbox mb[RT_MAX_CPUS];
 static volatile u64 race_go;
 
-static void sev(void) { __asm__ volatile("dsb sy; sev" ::: "memory"); }
-static void wfe(void) { __asm__ volatile("wfe" ::: "memory"); }
-
 void secondary_main(u64 context, u64 entry_id, u64 cpu)
 {
     struct mbox *m = &mb[cpu];
@@ -42,12 +50,17 @@ void secondary_main(u64 context, u64 entry_id, u64 cpu)
     m->el = rt_read_sysreg(CurrentEL);
     m->sctlr = rt_read_sysreg(sctlr_el1);
     m->done_seq = rt_read_once(&m->cmd_seq); /* nothing from an earlier life is pending */
+    gic_init_cpu();
     rt_write_once(&m->boots, m->boots + 1);
-    sev();
     for (;;) {
         u64 seq = rt_read_once(&m->cmd_seq);
         if (seq == m->done_seq) {
-            wfe();
+            /* Idle in WFI (not a WFE spin, which keeps the vCPU trapping and steals host CPU
+             * from the boot CPU): the boot CPU sends the wake-up SGI after posting a command;
+             * it stays pending until acknowledged, so a command posted just before the WFI
+             * is not missed. */
+            __asm__ volatile("dsb sy; wfi" ::: "memory");
+            gic_ack_all();
             continue;
         }
         s64 r = 0;
@@ -57,21 +70,25 @@ void secondary_main(u64 context, u64 entry_id, u64 cpu)
             break;
         case CMD_OFF:
             rt_write_once(&m->done_seq, seq);
-            sev();
             r = psci_call(PSCI_FN(FN_CPU_OFF), 0, 0, 0);
             rt_write_once(&m->off_returned, 1);
             break;
         case CMD_RACE:
             rt_write_once(&m->racing, m->a[3]);
-            sev();
             while (rt_read_once(&race_go) != m->a[3])
                 rt_cpu_relax();
             r = psci_call(PSCI_FN64(FN_CPU_ON), m->a[0], m->a[1], m->a[2]);
             break;
+        case CMD_POWERDOWN: /* a[0] = context id, a[1] = wake-up delay in ms */
+            timer_arm_ms(m->a[1]);
+            r = rt_suspend_call(&rt_resume_ctx[cpu], PSCI_FN64(FN_CPU_SUSPEND), PS_POWERDOWN,
+                                (u64)resume_entry, m->a[0]);
+            timer_disarm();
+            gic_init_cpu(); /* pscivm re-initialises a vCPU that resumes from power-down */
+            break;
         }
         m->ret = (u64)r;
         rt_write_once(&m->done_seq, seq);
-        sev();
     }
 }
 
@@ -86,15 +103,22 @@ static bool wait_value(volatile u64 *p, u64 value, unsigned ms)
     return true;
 }
 
+static bool mbox_idle(const struct mbox *m) { return m->done_seq == m->cmd_seq; }
+
 /* Post a command to CPU i; with `wait`, wait for its completion and return its result. */
 static bool cpu_cmd(int i, enum cmd cmd, u64 a0, u64 a1, u64 a2, u64 a3, bool wait, s64 *ret)
 {
     struct mbox *m = &mb[i];
+    if (!mbox_idle(m)) {
+        tap_result(false, NULL, "cpu %d is still busy with command %lu: not posting %d", i,
+                   (u64)m->cmd, cmd);
+        return false;
+    }
     m->cmd = cmd;
     m->a[0] = a0, m->a[1] = a1, m->a[2] = a2, m->a[3] = a3;
     u64 seq = m->cmd_seq + 1;
     rt_write_once(&m->cmd_seq, seq);
-    sev();
+    gic_send_wake(machine.mpidr[i]);
     if (!wait)
         return true;
     if (!wait_value(&m->done_seq, seq, TIMEOUT_MS))
@@ -181,8 +205,6 @@ static const char *conv(bool smc64) { return smc64 ? "SMC64" : "SMC32"; }
 static s64 bad_entry_error(void) { return version >= V10 ? PSCI_INVALID_ADDRESS : PSCI_INVALID_PARAMS; }
 
 #define GARBAGE 0xdeadbeef00000000ull
-#define PS_STANDBY 0x0u
-#define PS_POWERDOWN (1u << 16)
 
 static u64 bad_entry(void) { return machine.ram_base + machine.ram_size + 0x1000; }
 static bool aff3_zero(u64 mpidr) { return (mpidr >> 32) == 0; }
@@ -492,6 +514,7 @@ static void test_cpu_on_race(void)
             if (dl < (int)sizeof(detail))
                 dl += rt_snprintf(detail + dl, sizeof(detail) - (size_t)dl, " cpu%d:%ld", racers[r], res);
         }
+        tap_diag("race %lu results (cpu:return): %s", round, detail);
         tap_result(ready && success == 1 && bad == 0, detail,
                    "race %lu: %d CPUs CPU_ON cpu %d: one SUCCESS, the rest ALREADY_ON%s", round,
                    nr + 1, target, kmode ? "" : " or ON_PENDING");
@@ -507,46 +530,90 @@ static void test_cpu_on_race(void)
 }
 
 /* ---- suspend ------------------------------------------------------------------------------- */
+#define STANDBY_TIMER_MS 100u
+/* Calls allowed to cover STANDBY_TIMER_MS. User mode: pscivm holds the vCPU in
+ * KVM_MP_STATE_SUSPENDED, which only an interrupt ends. Kernel mode: KVM's standby is a WFI that
+ * also ends whenever the VMM kicks the vCPU thread, and pscivm's kernel mode kicks a vCPU about
+ * 1 ms after each of its hypercalls (to observe CPU_OFF), so each standby lasts ~1-3 ms: ~40
+ * calls measured. A standby that does not block at all needs ~1000 calls (one HVC round trip
+ * is ~100 us in the nested lab, far less on hardware). */
+#define STANDBY_MAX_CALLS (kmode ? 300u : 20u)
+
+/* Standby CPU_SUSPEND until the wake-up timer has fired. A standby may end early on any wake-up
+ * event, spurious ones included (KVM implements it as WFI, and WFI may complete early), so the
+ * call is repeated; an implementation that does not block at all needs far more calls to
+ * cover STANDBY_TIMER_MS than STANDBY_MAX_CALLS allows. `hi` goes into x1-x3[63:32].
+ * Returns SUCCESS or the first other result; *calls = calls made. */
+static s64 standby_until_timer(u64 fid_, u64 hi, unsigned *calls)
+{
+    s64 r = PSCI_SUCCESS;
+    *calls = 0;
+    timer_arm_ms(STANDBY_TIMER_MS);
+    while (r == PSCI_SUCCESS && !timer_fired() && *calls < 10000) {
+        r = psci_call(fid_, hi | PS_STANDBY, hi, hi);
+        (*calls)++;
+    }
+    timer_disarm();
+    return r;
+}
+
 static void test_cpu_suspend(void)
 {
     /* Standby: returns SUCCESS after the wake-up interrupt (both modes). */
     u64 stat0 = 0;
     if (offered(FN_STAT_COUNT, true))
         stat0 = (u64)psci_call(PSCI_FN64(FN_STAT_COUNT), machine.mpidr[boot], PS_STANDBY, 0);
-    timer_arm_ms(20);
-    s64 r = psci_call(PSCI_FN64(FN_CPU_SUSPEND), PS_STANDBY, 0, 0);
-    bool fired = timer_fired();
-    timer_disarm();
+    unsigned calls;
+    s64 r = standby_until_timer(PSCI_FN64(FN_CPU_SUSPEND), 0, &calls);
     tap_ret(r, PSCI_SUCCESS, "CPU_SUSPEND SMC64 standby returns SUCCESS");
-    tap_result(fired, NULL, "CPU_SUSPEND standby returned after the wake-up timer fired");
+    tap_result(r == PSCI_SUCCESS && calls <= STANDBY_MAX_CALLS, NULL,
+               "CPU_SUSPEND standby blocks until the wake-up timer (%u calls for %u ms, at most %u%s)",
+               calls, STANDBY_TIMER_MS, STANDBY_MAX_CALLS,
+               kmode ? ": kernel mode, WFI ended by pscivm's kicks" : "");
     if (offered(FN_STAT_COUNT, true))
         tap_eq((u64)psci_call(PSCI_FN64(FN_STAT_COUNT), machine.mpidr[boot], PS_STANDBY, 0),
-               stat0 + 1, "PSCI_STAT_COUNT(standby) counted the standby");
+               stat0 + calls, "PSCI_STAT_COUNT(standby) counted each standby");
 
-    timer_arm_ms(20);
-    r = psci_call(PSCI_FN(FN_CPU_SUSPEND), GARBAGE | PS_STANDBY, GARBAGE, GARBAGE);
-    timer_disarm();
-    tap_ret(r, PSCI_SUCCESS, "CPU_SUSPEND SMC32 standby with garbage in x1-x3[63:32]");
+    r = standby_until_timer(PSCI_FN(FN_CPU_SUSPEND), GARBAGE, &calls);
+    tap_result(r == PSCI_SUCCESS && calls <= STANDBY_MAX_CALLS, NULL,
+               "CPU_SUSPEND SMC32 standby with garbage in x1-x3[63:32] returns SUCCESS and blocks (got %s, %u calls)",
+               psci_ret_name(r), calls);
 
-    /* Power-down: pscivm resumes at entry with the context id; KVM treats it as standby. */
+    /* Power-down at levels 0 (core), 1 (cluster), 2 (system): pscivm resumes at the entry point
+     * with the context id (a deeper level than the others allow is demoted, still a power-down
+     * for this core); KVM treats every power-down as standby and returns SUCCESS in place. */
     struct resume_ctx *rc = &rt_resume_ctx[boot];
     u64 ctx = CTX_MAGIC | 0xd0;
-    timer_arm_ms(20);
-    r = rt_suspend_call(rc, PSCI_FN64(FN_CPU_SUSPEND), PS_POWERDOWN, (u64)resume_entry, ctx);
-    timer_disarm();
-    gic_init_cpu(); /* pscivm re-initialises the vCPU on resume */
-    if (kmode) {
-        tap_result(r == PSCI_SUCCESS && !rc->resumed, NULL,
-                   "CPU_SUSPEND power-down returns SUCCESS like standby (kernel: WFI) (got %ld, resumed %lu)",
-                   r, rc->resumed);
-    } else {
-        tap_result(rc->resumed, NULL, "CPU_SUSPEND power-down resumed at the entry point (returned %ld)", r);
-        if (rc->resumed) {
-            tap_eq(rc->got_ctx, ctx, "power-down resume: x0 = context id");
-            tap_eq(rc->got_el, 1u << 2, "power-down resume: EL1");
-            tap_eq(rc->got_daif & 0x3c0, 0x3c0, "power-down resume: D, A, I, F masked");
-            tap_eq(rc->got_sctlr & 5, 0, "power-down resume: MMU and data cache off");
+    for (u32 level = 0; level <= 2; level++) {
+        u32 ps = PS_POWERDOWN | level << 24;
+        timer_arm_ms(20);
+        r = rt_suspend_call(rc, PSCI_FN64(FN_CPU_SUSPEND), ps, (u64)resume_entry, ctx + level);
+        timer_disarm();
+        gic_init_cpu(); /* pscivm re-initialises the vCPU on resume */
+        if (kmode) {
+            tap_result(r == PSCI_SUCCESS && !rc->resumed, NULL,
+                       "CPU_SUSPEND power-down 0x%x returns SUCCESS like standby (kernel: WFI) (got %ld, resumed %lu)",
+                       ps, r, rc->resumed);
+            continue;
         }
+        tap_result(rc->resumed, NULL, "CPU_SUSPEND power-down 0x%x resumed at the entry point (returned %ld)",
+                   ps, r);
+        if (rc->resumed) {
+            tap_eq(rc->got_ctx, ctx + level, "power-down 0x%x resume: x0 = context id", ps);
+            tap_eq(rc->got_el, 1u << 2, "power-down 0x%x resume: EL1", ps);
+            tap_eq(rc->got_daif & 0x3c0, 0x3c0, "power-down 0x%x resume: D, A, I, F masked", ps);
+            tap_eq(rc->got_sctlr & 5, 0, "power-down 0x%x resume: MMU and data cache off", ps);
+        }
+    }
+    if (offered(FN_STAT_COUNT, true)) {
+        tap_eq((u64)psci_call(PSCI_FN(FN_STAT_COUNT), machine.mpidr[boot], PS_POWERDOWN, 0), 1,
+               "PSCI_STAT_COUNT(core power-down) is 1");
+        tap_result(psci_call(PSCI_FN64(FN_STAT_RESIDENCY), machine.mpidr[boot], PS_POWERDOWN, 0) > 0,
+                   NULL, "PSCI_STAT_RESIDENCY(core power-down) is > 0 us");
+        tap_eq((u64)psci_call(PSCI_FN64(FN_STAT_COUNT), absent_mpidr(), PS_STANDBY, 0), 0,
+               "PSCI_STAT_COUNT of a non-existent MPIDR is 0");
+        tap_eq((u64)psci_call(PSCI_FN64(FN_STAT_RESIDENCY), machine.mpidr[boot], 1u << 20, 0), 0,
+               "PSCI_STAT_RESIDENCY of an invalid power_state is 0");
     }
 
     /* Invalid power_state / entry: pscivm validates; KVM never does (WFI + SUCCESS). */
@@ -572,6 +639,63 @@ static void test_cpu_suspend(void)
     tap_ret(r, kmode ? PSCI_SUCCESS : bad_entry_error(),
             "CPU_SUSPEND power-down with an entry point outside RAM%s",
             kmode ? ": KVM ignores the entry point (WFI, SUCCESS)" : "");
+}
+
+/* Power-down CPU_SUSPEND on a secondary, woken by its own timer; while it is suspended
+ * AFFINITY_INFO still reports it ON (a suspended core is logically on — true at every moment
+ * of the call, so the check is deterministic). */
+static void test_secondary_powerdown(void)
+{
+    for (unsigned i = 0; i < machine.nr_cpus; i++) {
+        if ((int)i == boot || !cpu_is_on[i])
+            continue;
+        u64 ctx = CTX_MAGIC | 0xd100 | i;
+        struct mbox *m = &mb[i];
+        cpu_cmd((int)i, CMD_POWERDOWN, ctx, 100, 0, 0, false, NULL);
+        rt_delay_ms(30);
+        tap_ret(psci_call(PSCI_FN64(FN_AFFINITY_INFO), machine.mpidr[i], 0, 0), AFF_ON,
+                "AFFINITY_INFO of cpu %u during its power-down CPU_SUSPEND is ON", i);
+        bool done = wait_value(&m->done_seq, m->cmd_seq, TIMEOUT_MS);
+        struct resume_ctx *rc = &rt_resume_ctx[i];
+        s64 r = (s64)rt_read_once(&m->ret);
+        u64 resumed = rt_read_once(&rc->resumed);
+        if (kmode)
+            tap_result(done && r == PSCI_SUCCESS && !resumed, NULL,
+                       "cpu %u power-down CPU_SUSPEND returns SUCCESS in place (kernel: WFI)", i);
+        else
+            tap_result(done && resumed && rt_read_once(&rc->got_ctx) == ctx, NULL,
+                       "cpu %u power-down CPU_SUSPEND resumed at the entry point with its context id (done %d, resumed %lu, x0 0x%lx)",
+                       i, done, resumed, rt_read_once(&rc->got_ctx));
+        break; /* one secondary is enough */
+    }
+}
+
+/* Calls made by a secondary: CPU_ON of the boot CPU is ALREADY_ON; SYSTEM_SUSPEND is DENIED
+ * (the boot CPU is on). Its entry is a CPU_ON entry, so a wrongly accepted suspend would show
+ * up as a fresh boot instead of crashing. */
+static void test_calls_from_secondary(void)
+{
+    int c = -1;
+    for (unsigned i = 0; i < machine.nr_cpus && c < 0; i++)
+        if ((int)i != boot && cpu_is_on[i])
+            c = (int)i;
+    if (c < 0)
+        return;
+    s64 r = PSCI_INTERNAL_FAILURE;
+    bool done = cpu_cmd(c, CMD_CALL, PSCI_FN64(FN_CPU_ON), machine.mpidr[boot],
+                        (u64)secondary_entry_a, 0, true, &r);
+    tap_result(done && r == PSCI_ALREADY_ON, NULL, "cpu %d: CPU_ON of the boot CPU is ALREADY_ON (got %s)",
+               c, psci_ret_name(r));
+    if (!offered(FN_SYSTEM_SUSPEND, true))
+        return;
+    u64 old = rt_read_once(&mb[c].boots);
+    timer_arm_ms(50); /* the boot CPU's timer: wakes nobody but costs nothing */
+    done = cpu_cmd(c, CMD_CALL, PSCI_FN64(FN_SYSTEM_SUSPEND), (u64)secondary_entry_b, 0x77, 0,
+                   true, &r);
+    timer_disarm();
+    tap_result(done && r == PSCI_DENIED && rt_read_once(&mb[c].boots) == old, NULL,
+               "cpu %d: SYSTEM_SUSPEND while the boot CPU is on is DENIED (got %s)", c,
+               psci_ret_name(r));
 }
 
 static void test_system_suspend_denied(void)
@@ -744,29 +868,40 @@ static void parse_config(void)
     tap_diag("bootargs: %s", machine.bootargs);
 }
 
+/* Each group is announced with the guest time it starts at, so slow hosts can be diagnosed. */
+#define GROUP(call)                                                                         \
+    do {                                                                                    \
+        tap_diag("t=%lu ms: %s", rt_ticks_to_ns(rt_now() - t0) / 1000000, #call);            \
+        call;                                                                               \
+    } while (0)
+
 static void run_all(void)
 {
     int off_cpu = machine.nr_cpus > 1 ? (boot == 0 ? 1 : 0) : -1;
-    test_version();
-    test_features();
-    test_unknown_ids();
-    call_not_offered(false);
-    test_affinity_matrix("secondaries off");
-    test_affinity_errors();
-    test_cpu_on_errors(off_cpu);
-    test_system_suspend_bad_entry();
-    test_node_hw_state();
-    test_cpu_suspend();
-    test_cpu_on_all();
-    test_affinity_matrix("all CPUs on");
-    test_node_hw_state();
-    test_system_suspend_denied();
-    test_reset2_off2();
-    test_cpu_on_race();
-    test_cpu_off_all();
-    test_affinity_matrix("secondaries off again");
-    call_not_offered(true);
-    test_kernel_bad_entry(off_cpu);
+    u64 t0 = rt_now();
+    GROUP(test_version());
+    GROUP(test_features());
+    GROUP(test_unknown_ids());
+    GROUP(call_not_offered(false));
+    GROUP(test_affinity_matrix("secondaries off"));
+    GROUP(test_affinity_errors());
+    GROUP(test_cpu_on_errors(off_cpu));
+    GROUP(test_system_suspend_bad_entry());
+    GROUP(test_node_hw_state());
+    GROUP(test_cpu_suspend());
+    GROUP(test_cpu_on_all());
+    GROUP(test_affinity_matrix("all CPUs on"));
+    GROUP(test_node_hw_state());
+    GROUP(test_secondary_powerdown());
+    GROUP(test_system_suspend_denied());
+    GROUP(test_calls_from_secondary());
+    GROUP(test_reset2_off2());
+    GROUP(test_cpu_on_race());
+    GROUP(test_cpu_off_all());
+    GROUP(test_affinity_matrix("secondaries off again"));
+    GROUP(call_not_offered(true));
+    GROUP(test_kernel_bad_entry(off_cpu));
+    tap_diag("t=%lu ms: done", rt_ticks_to_ns(rt_now() - t0) / 1000000);
 }
 
 void payload_main(void)

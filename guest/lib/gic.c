@@ -1,7 +1,8 @@
-/* gic.c — the guest's only interrupt source: the EL1 virtual timer (INTID 27) routed through a
- * GICv3 as group 1, enabled, priority 0x80, PMR 0xff. Interrupts stay masked in PSTATE (DAIF):
+/* gic.c — the guest's interrupt sources: the EL1 virtual timer (INTID 27) and a wake-up SGI
+ * (INTID 0) that idle CPUs wait for in WFI, both group 1, enabled, priority 0x80, PMR 0xff. Interrupts stay masked in PSTATE (DAIF):
  * the pending timer interrupt only has to *wake* a WFI (standby / power-down CPU_SUSPEND,
- * SYSTEM_SUSPEND), which it does regardless of PSTATE masks; it is never taken. */
+ * SYSTEM_SUSPEND), which it does regardless of PSTATE masks; it is never taken (an idle CPU
+ * acknowledges its SGIs through ICC_IAR1_EL1 instead). */
 #include "rt.h"
 
 #define GICD_CTLR 0x0000
@@ -18,6 +19,9 @@
 #define ICC_SRE_EL1 S3_0_C12_C12_5
 #define ICC_PMR_EL1 S3_0_C4_C6_0
 #define ICC_IGRPEN1_EL1 S3_0_C12_C12_7
+#define ICC_IAR1_EL1 S3_0_C12_C12_0
+#define ICC_EOIR1_EL1 S3_0_C12_C12_1
+#define ICC_SGI1R_EL1 S3_0_C12_C11_5
 
 static inline u32 rd32(u64 a) { return *(volatile u32 *)a; }
 static inline void wr32(u64 a, u32 v) { *(volatile u32 *)a = v; }
@@ -61,16 +65,41 @@ void gic_init_cpu(void)
     wr32(rd + GICR_WAKER, rd32(rd + GICR_WAKER) & ~(1u << 1)); /* ProcessorSleep = 0 */
     wait_clear(rd + GICR_WAKER, 1u << 2);                       /* ChildrenAsleep */
     u64 sgi = rd + GICR_SGI;
-    wr32(sgi + GICR_IGROUPR0, rd32(sgi + GICR_IGROUPR0) | (1u << RT_VTIMER_INTID));
-    u64 prio = sgi + GICR_IPRIORITYR + (RT_VTIMER_INTID & ~3u);
-    unsigned shift = 8 * (RT_VTIMER_INTID & 3);
-    wr32(prio, (rd32(prio) & ~(0xffu << shift)) | (0x80u << shift));
-    wr32(sgi + GICR_ISENABLER0, 1u << RT_VTIMER_INTID);
+    static const unsigned intids[] = {RT_VTIMER_INTID, RT_WAKE_SGI};
+    for (unsigned i = 0; i < 2; i++) {
+        unsigned id = intids[i];
+        wr32(sgi + GICR_IGROUPR0, rd32(sgi + GICR_IGROUPR0) | (1u << id));
+        u64 prio = sgi + GICR_IPRIORITYR + (id & ~3u);
+        unsigned shift = 8 * (id & 3);
+        wr32(prio, (rd32(prio) & ~(0xffu << shift)) | (0x80u << shift));
+        wr32(sgi + GICR_ISENABLER0, 1u << id);
+    }
     rt_write_sysreg(ICC_SRE_EL1, rt_read_sysreg(ICC_SRE_EL1) | 1);
     rt_isb();
     rt_write_sysreg(ICC_PMR_EL1, 0xff);
     rt_write_sysreg(ICC_IGRPEN1_EL1, 1);
     rt_isb();
+}
+
+void gic_send_wake(u64 mpidr)
+{
+    u64 aff0 = mpidr & 0xff;
+    u64 v = (1ull << (aff0 & 15)) | (((mpidr >> 8) & 0xff) << 16) | ((u64)RT_WAKE_SGI << 24) |
+            (((mpidr >> 16) & 0xff) << 32) | ((aff0 >> 4) << 44) | (((mpidr >> 32) & 0xff) << 48);
+    rt_dsb();
+    rt_write_sysreg(ICC_SGI1R_EL1, v);
+    rt_isb();
+}
+
+void gic_ack_all(void)
+{
+    for (unsigned i = 0; i < 64; i++) {
+        u64 id = rt_read_sysreg(ICC_IAR1_EL1) & 0xffffff;
+        if (id >= 1020)
+            return;
+        rt_write_sysreg(ICC_EOIR1_EL1, id);
+        rt_isb();
+    }
 }
 
 void timer_arm_ms(u64 ms)

@@ -116,16 +116,30 @@ enum uart_kind { UART_16550, UART_PL011 };
 static enum uart_kind uart_kind = UART_16550;
 static u64 uart_base = 0x09000000;
 static unsigned uart_shift;
+static unsigned uart_burst = 1;   /* bytes we may write per THRE: 16 once the FIFO is on */
+
+static volatile unsigned char *uart_reg(unsigned reg)
+{
+    return (volatile unsigned char *)(uart_base + (reg << uart_shift));
+}
+
+/* 16550: enable and clear the FIFOs (FCR = 0x07); IIR[7:6] = 11 confirms a 16-byte FIFO, so
+ * each "THR empty" lets us write 16 bytes — half the MMIO exits of polling LSR per byte. */
+static void uart16550_init(void)
+{
+    *uart_reg(2) = 0x07;
+    uart_burst = (*uart_reg(2) & 0xc0) == 0xc0 ? 16 : 1;
+}
 
 void uart_init_from_fdt(const void *fdt)
 {
     if (fdt_check(fdt))
-        return;
+        goto done;
     int chosen = fdt_path_offset(fdt, "/chosen");
     int len;
     const char *path = fdt_getprop(fdt, chosen, "stdout-path", &len);
     if (!path || len < 2)
-        return;
+        goto done;
     char buf[128];
     size_t n = 0;
     while (n < sizeof(buf) - 1 && (int)n < len && path[n] && path[n] != ':')
@@ -141,41 +155,60 @@ void uart_init_from_fdt(const void *fdt)
     }
     u64 base;
     if (node < 0 || fdt_reg(fdt, node, 0, &base, NULL))
-        return;
+        goto done;
     if (fdt_prop_contains(fdt, node, "compatible", "arm,pl011"))
         uart_kind = UART_PL011;
     else if (fdt_prop_contains(fdt, node, "compatible", "ns16550a") ||
              fdt_prop_contains(fdt, node, "compatible", "ns16550"))
         uart_kind = UART_16550;
     else
-        return;
+        goto done;
     const void *shift = fdt_getprop(fdt, node, "reg-shift", &len);
     uart_shift = shift && len == 4 ? fdt_be32(shift) & 3 : 0;
     uart_base = base;
+done:
+    if (uart_kind == UART_16550)
+        uart16550_init();
 }
 
-void uart_putc(char c)
+static void uart_write(const char *s, size_t n)
 {
     if (uart_kind == UART_PL011) {
         volatile u32 *fr = (volatile u32 *)(uart_base + 0x18);
-        for (unsigned i = 0; i < 1000000 && (*fr & (1u << 5)); i++)
-            ; /* TXFF */
-        *(volatile u32 *)uart_base = (unsigned char)c;
-    } else {
-        volatile unsigned char *lsr = (volatile unsigned char *)(uart_base + (5u << uart_shift));
-        for (unsigned i = 0; i < 1000000 && !(*lsr & (1u << 5)); i++)
+        for (size_t k = 0; k < n; k++) {
+            for (unsigned i = 0; i < 1000000 && (*fr & (1u << 5)); i++)
+                ; /* TXFF */
+            *(volatile u32 *)uart_base = (unsigned char)s[k];
+        }
+        return;
+    }
+    while (n) {
+        for (unsigned i = 0; i < 1000000 && !(*uart_reg(5) & (1u << 5)); i++)
             ; /* THRE */
-        *(volatile unsigned char *)uart_base = (unsigned char)c;
+        size_t chunk = n < uart_burst ? n : uart_burst;
+        for (size_t k = 0; k < chunk; k++)
+            *uart_reg(0) = (unsigned char)s[k];
+        s += chunk;
+        n -= chunk;
     }
 }
 
+void uart_putc(char c) { uart_write(&c, 1); }
+
 void rt_puts(const char *s)
 {
+    char buf[64];
+    size_t n = 0;
     for (; *s; s++) {
+        if (n + 2 > sizeof(buf)) {
+            uart_write(buf, n);
+            n = 0;
+        }
         if (*s == '\n')
-            uart_putc('\r');
-        uart_putc(*s);
+            buf[n++] = '\r';
+        buf[n++] = *s;
     }
+    uart_write(buf, n);
 }
 
 /* ---- printf-lite --------------------------------------------------------------------------- */

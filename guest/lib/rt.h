@@ -136,11 +136,14 @@ bool rt_bootarg_is(const char *key, const char *value);
 
 /* ---- interrupts: the virtual timer as a wake-up source ------------------------------------ */
 #define RT_VTIMER_INTID 27            /* PPI 11 */
+#define RT_WAKE_SGI 0                 /* SGI that wakes a CPU idling in WFI */
 void gic_init_distributor(void);      /* once, on the boot CPU */
 void gic_init_cpu(void);              /* on each CPU that arms its timer (after every reset) */
 void timer_arm_ms(u64 ms);            /* CNTV fires after ms; pending interrupt wakes WFI */
 void timer_disarm(void);
 bool timer_fired(void);               /* CNTV_CTL.ISTATUS */
+void gic_send_wake(u64 mpidr);        /* send RT_WAKE_SGI to that CPU */
+void gic_ack_all(void);               /* acknowledge + EOI whatever is pending (masked) */
 
 /* ---- start.S glue ------------------------------------------------------------------------ */
 /* Entry points a CPU_ON / power-down / SYSTEM_SUSPEND can name; x0 = context id. */

@@ -361,11 +361,15 @@ static void handle_mmio(struct machine *m, struct vcpu_ctl *v, struct kvm_run *r
 
 /* ---- register helpers ------------------------------------------------------------------------ */
 
-static int set_result(struct machine *m, struct vcpu_ctl *v, uint64_t x0)
+/* Return x0 to the caller with x1..x3 = 0. `args` holds x0..x3 as read at the call: registers
+ * already zero are not written again (each ONE_REG ioctl is a syscall; this halves the cost of
+ * a typical call such as PSCI_VERSION). */
+static int set_result(struct machine *m, struct vcpu_ctl *v, uint64_t x0, const uint64_t args[4])
 {
     int err = kvm_vcpu_set_reg(&m->vm, v->index, KVM_REG_X(0), x0);
     for (unsigned int r = 1; r <= 3 && !err; r++)
-        err = kvm_vcpu_set_reg(&m->vm, v->index, KVM_REG_X(r), 0);
+        if (args[r] != 0)
+            err = kvm_vcpu_set_reg(&m->vm, v->index, KVM_REG_X(r), 0);
     return err;
 }
 
@@ -503,7 +507,7 @@ static int handle_psci_user(struct machine *m, struct vcpu_ctl *v, struct kvm_ru
     if (rc) {
         fprintf(stderr, "pscivm: vCPU %u: PSCI call 0x%" PRIx64 " from a vCPU the core sees as "
                 "not on\n", v->index, call.x[0]);
-        return set_result(m, v, res.x0);
+        return set_result(m, v, res.x0, call.x);
     }
 
     struct json_object *f;
@@ -522,7 +526,7 @@ static int handle_psci_user(struct machine *m, struct vcpu_ctl *v, struct kvm_ru
             field_int(f, "result", (int64_t)res.x0);
             emit(m, "cpu_on", (int)v->index, f);
         }
-        return set_result(m, v, res.x0);
+        return set_result(m, v, res.x0, call.x);
     case PSCI_ACT_CPU_START:
         f = fields_new();
         field_int(f, "target", a->target);
@@ -531,7 +535,7 @@ static int handle_psci_user(struct machine *m, struct vcpu_ctl *v, struct kvm_ru
         field_hex(f, "context", a->context);
         field_int(f, "result", (int64_t)res.x0);
         emit(m, "cpu_on", (int)v->index, f);
-        return set_result(m, v, res.x0);
+        return set_result(m, v, res.x0, call.x);
     case PSCI_ACT_CPU_STOP:
         emit(m, "cpu_off", (int)v->index, NULL);
         return 0;
@@ -544,7 +548,7 @@ static int handle_psci_user(struct machine *m, struct vcpu_ctl *v, struct kvm_ru
         emit(m, "cpu_suspend", (int)v->index, f);
         if (down)
             return powerdown_and_resume(m, v, a->entry, a->context, &m->psci, v->index);
-        err = set_result(m, v, res.x0);
+        err = set_result(m, v, res.x0, call.x);
         if (!err)
             err = wait_for_wakeup(m, v);
         if (!err) {
@@ -581,13 +585,13 @@ static int handle_psci_user(struct machine *m, struct vcpu_ctl *v, struct kvm_ru
             pthread_mutex_unlock(&m->lock);
             field_int(f, "result", (int64_t)x0);
             emit(m, "system_suspend", (int)v->index, f);
-            return set_result(m, v, x0);
+            return set_result(m, v, x0, call.x);
         }
         emit(m, "system_suspend", (int)v->index, f);
         return powerdown_and_resume(m, v, a->entry, a->context, &m->psci, v->index);
     }
     }
-    return set_result(m, v, res.x0);
+    return set_result(m, v, res.x0, call.x);
 }
 
 /* ---- kernel mode: KVM's PSCI, system events ----------------------------------------------- */
@@ -639,7 +643,7 @@ static int handle_system_suspend_kernel(struct machine *m, struct vcpu_ctl *v)
         field_int(f, "result", (int64_t)x0);
     emit(m, "system_suspend", (int)v->index, f);
     if (!accepted || d == SUSPEND_DENY)
-        return set_result(m, v, x0);
+        return set_result(m, v, x0, call.x);
     return powerdown_and_resume(m, v, res.action.entry, res.action.context, &m->scratch, 0);
 }
 
