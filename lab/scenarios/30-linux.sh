@@ -7,7 +7,9 @@
 # the guest scenario below) and a data disk (vdb), and checks: nproc is 2; 256 KiB written by the
 # guest to vdb are on the host-side image after exit, byte for byte; 20 cycles of CPU 1
 # offline/online succeed with exactly 20 cpu_off / cpu_on events for CPU 1; `reboot` brings the
-# guest back to /init exactly once; then `poweroff` exits 0 with system_reset before system_off.
+# guest back to /init exactly once; then `poweroff` exits 0 with system_reset before system_off;
+# the ",ro" disk is read-only in the guest. On the 7.2 host also: --on-reset exit makes a guest
+# reboot end pscivm with status 3.
 # hosts: 6.1 6.12 7.2
 # timeout: 900
 
@@ -23,6 +25,7 @@ if [ "$state" = BOOT1 ]; then
 fi
 echo "LINUX-BOOT 1"
 echo "LINUX-NPROC $(nproc)"
+echo "LINUX-RO $(cat /sys/block/vda/ro) $(cat /sys/block/vdb/ro)"
 dd if=/dev/urandom of=/tmp/data bs=1024 count=256 2>/dev/null
 echo "LINUX-MD5 $(md5sum < /tmp/data | cut -d' ' -f1)"
 dd if=/tmp/data of=/dev/vdb bs=1024 seek=1024 conv=notrunc,fsync 2>/dev/null && echo "LINUX-WROTE"
@@ -73,6 +76,10 @@ run_guest() {
     n=$(grep -ac '^LINUX-NPROC 2' con.log)
     check "$t: nproc is 2" $([ "$n" -eq 1 ]; echo $?) "$(grep -a LINUX-NPROC con.log | tr -d '\r')"
 
+    ro=$(sed -n 's/^LINUX-RO \([01]\) \([01]\).*/\1\2/p' con.log | head -n1)
+    check "$t: the ,ro disk is read-only in the guest, the other writable" \
+        $([ "$ro" = 10 ]; echo $?) "vda/vdb ro flags '$ro'"
+
     want=$(sed -n 's/^LINUX-MD5 \([0-9a-f]*\).*/\1/p' con.log | head -n1)
     got=$(dd if=data.img bs=1024 skip=1024 count=256 2>/dev/null | md5sum | cut -d' ' -f1)
     check "$t: data written to virtio-blk is on the host image byte for byte" \
@@ -103,6 +110,23 @@ run_guest() {
         $(echo "$last" | grep -q '"event":"vm_exit".*"status":0'; echo $?) "$last"
 }
 
+# --on-reset exit: a guest reboot ends pscivm with status 3 (one boot, no restart).
+on_reset_exit() {
+    label=$1 mode=$2 psci=$3
+    t="on-reset exit (host $LAB_HOST, guest $label, $mode mode)"
+    pscivm run --kernel "$LAB_DIR/guest/Image-$label" --initrd "$LAB_DIR/guest/initrd-$label.img" \
+        --cpus 2 --mem 256 --psci-mode "$mode" --psci "$psci" --on-reset exit --events ev2 \
+        --cmdline "console=ttyS0 quiet pscivm.run=true pscivm.after=reboot" --timeout 600 \
+        < /dev/null > con2.log 2> err2.log
+    rc=$?
+    boots=$(grep -ac '@@GUEST-BOOTED' con2.log)
+    check "$t: guest reboot exits 3 after one boot" $([ "$rc" -eq 3 ] && [ "$boots" -eq 1 ]; echo $?) \
+        "exit $rc, $boots boots; $(head -n2 err2.log | tr '\n' ' ')"
+    check "$t: system_reset event, then vm_exit status 3" \
+        $(grep -q '"event":"system_reset"' ev2 && tail -n1 ev2 | grep -q '"event":"vm_exit".*"status":3'; echo $?) \
+        "$(tail -n2 ev2 | tr '\n' ' ')"
+}
+
 case $LAB_HOST in
 6.1)
     run_guest linux 6.1 kernel 1.1
@@ -114,5 +138,6 @@ case $LAB_HOST in
 *)
     run_guest linux "$LAB_HOST" user 1.3
     run_guest linux "$LAB_HOST" kernel 1.3
+    on_reset_exit "$LAB_HOST" user 1.3
     ;;
 esac

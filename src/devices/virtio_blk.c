@@ -86,7 +86,9 @@ static uint8_t blk_execute(struct virtio_blk *blk, const struct virtq_req *req, 
     case VIRTIO_BLK_T_OUT: {
         bool in = type == VIRTIO_BLK_T_IN;
         uint64_t len = in ? req->writable_len - 1 : req->readable_len - BLK_HDR_BYTES;
-        if (len % VIRTIO_BLK_SECTOR)
+        /* The used length is 32 bits: longer requests (possible only by aliasing RAM in
+         * many descriptors) are refused rather than misreported. */
+        if (len % VIRTIO_BLK_SECTOR || len >= UINT32_MAX)
             return VIRTIO_BLK_S_IOERR;
         uint64_t nsec = len / VIRTIO_BLK_SECTOR;
         if (sector > blk->capacity || nsec > blk->capacity - sector)

@@ -19,7 +19,8 @@
 #define ARM64_IMAGE_FLAG_PHYS_ANY (1ull << 3) /* bit 3: may be placed anywhere in RAM */
 
 struct kernel_image {
-    uint8_t *data;         /* the uncompressed Image (owned) */
+    uint8_t *data;         /* the uncompressed Image (owned: malloc'd, or mapped when mapped) */
+    size_t mapped;         /* non-zero: data is an mmap of the file, this many bytes */
     size_t size;           /* its length in bytes */
     uint64_t text_offset;  /* from the header (0x80000 when image_size is 0: pre-3.17) */
     uint64_t image_size;   /* effective size incl. BSS to reserve (>= size) */
@@ -27,8 +28,9 @@ struct kernel_image {
     const char *format;    /* "Image", "gzip", "EFI zboot (gzip)", "EFI zboot (zstd)" */
 };
 
-/* Read `path`, decompress it if it is gzip or EFI zboot, and parse it. The result owns its
- * data: release with kernel_image_release(). */
+/* Read `path`, decompress it if it is gzip or EFI zboot, and parse it. An uncompressed Image
+ * is mapped (MAP_PRIVATE, read-only), not copied. The result owns its data: release with
+ * kernel_image_release(). */
 int kernel_image_load(struct kernel_image *k, const char *path, char *err, size_t errlen);
 
 /* Same from a buffer (always copied or decompressed into owned memory). Errors: -EINVAL
