@@ -45,6 +45,7 @@ ASAN_TEST_HELPER_OBJS := $(patsubst %.c,build/asan/%.o,$(TEST_HELPERS))
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
+.SECONDARY:
 .PHONY: all host arm64 guest check check-unit check-lab deps clean demo bench
 all: host bin/pscivm guest
 

@@ -3,19 +3,21 @@
 # the cache, and building the host/guest initramfs images and the lab disk. Sourced by bash.
 #
 # Cache layout ($PSCIVM_LAB_CACHE, default ${XDG_CACHE_HOME:-~/.cache}/pscivm/lab):
-#   apt/                      private apt: apt.conf, sources.list, lists/, archives/ (.deb files)
+#   apt/                      private apt: apt.conf, sources.list, lists/ (deleted after a
+#                             successful fetch: a cached lab needs no package lists)
 #   busybox                   static arm64 busybox (from busybox-static, bookworm)
 #   kernels/<suite>/          one per suite: Image (raw arm64 Image), release (uname -r), label
 #                             (major.minor), package, version, config, modules/ (the whole
-#                             module tree, decompressed .ko), ready (written last)
+#                             module tree as Debian ships it: .ko or .ko.xz), ready (last)
 # Build outputs (per checkout, rebuilt when inputs change): build/lab/
 #   guest/initrd-<label>.img  guest initramfs (busybox + lab/guest-init + virtio modules)
 #   host-<label>.cpio         host initramfs base (busybox + modules + lab/host-init)
-#   lab-<hash>.img            ext4 lab disk: /lab/guest/{Image,initrd,modules}-<label>
+#   disk-<hash>.img           ext4 lab disk: guest/{Image,initrd,modules}-<label> (-> /lab/guest)
+# shellcheck shell=bash disable=SC2034
 
 LAB_SUITES="bookworm trixie sid"
 LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-LAB_CACHE=${PSCIVM_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pscivm/lab}
+LAB_CACHE=${PSCIVM_LAB_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/pscivm/lab}
 LAB_BUILD=$LAB_ROOT/build/lab
 LAB_MIRROR=${PSCIVM_LAB_MIRROR:-http://deb.debian.org/debian}
 LAB_KEYRING=${PSCIVM_LAB_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
@@ -112,7 +114,7 @@ lab_apt_update() {
     if ! lab_apt apt-get -q update > "$LAB_CACHE/apt/update.log" 2>&1 \
         || grep -qE '^(W|E): (Failed|Some index|The repository|GPG)' "$LAB_CACHE/apt/update.log"; then
         cat "$LAB_CACHE/apt/update.log" >&2
-        lab_err "apt-get update of the private lab sources failed (see above)"
+        lab_err "apt-get update of the private lab sources (Debian $LAB_SUITES, arm64, $LAB_MIRROR) failed (see above)"
         return 1
     fi
     LAB_APT_UPDATED=1
@@ -220,10 +222,6 @@ lab_fetch_kernel() {
     lab_to_image "$vml" "$tmp/out/Image" || return 1
     [ -n "$cfg" ] && cp "$cfg" "$tmp/out/config"
     mv "$mdir" "$tmp/out/modules"
-    # Decompress modules once here: busybox insmod cannot load .ko.xz/.ko.zst.
-    find "$tmp/out/modules" -name '*.ko.xz' -exec xz -d {} + || return 1
-    find "$tmp/out/modules" -name '*.ko.zst' -exec zstd -dq --rm {} + || return 1
-    find "$tmp/out/modules" -name '*.ko.gz' -exec gzip -d {} + || return 1
     echo "$rel" > "$tmp/out/release"
     echo "$img" > "$tmp/out/package"
     lab_apt_candidate "$suite" "$img" > "$tmp/out/version"
@@ -244,25 +242,52 @@ lab_fetch_busybox() {
     cp "$tmp/root/bin/busybox" "$b.new" && mv "$b.new" "$b" && rm -rf "$tmp"
 }
 
-# lab_fetch SUITE...: everything the given suites need (busybox + their kernels).
+# lab_fetch SUITE...: everything the given suites need (busybox + their kernels). Holds an
+# exclusive lock on the cache, so concurrent lab runs (other worktrees) fetch only once.
 lab_fetch() {
     mkdir -p "$LAB_CACHE"
+    local fd
+    exec {fd}> "$LAB_CACHE/.lock"
+    flock "$fd"
+    _lab_fetch_locked "$@"
+    local rc=$?
+    exec {fd}>&-
+    return $rc
+}
+
+_lab_fetch_locked() {
     lab_fetch_busybox || return 1
     local s
     for s in "$@"; do lab_fetch_kernel "$s" || return 1; done
+    # Everything is cached now; the package lists and apt's binary caches (~340 MB) are only
+    # needed to fetch again.
+    if [ -n "${LAB_APT_UPDATED:-}" ]; then
+        rm -rf "$LAB_CACHE/apt/lists" "$LAB_CACHE/apt/archives" "$LAB_CACHE"/apt/*.bin
+        unset LAB_APT_UPDATED
+    fi
 }
 
-# lab_module_closure SUITE → prints the .ko paths (relative to modules/) to load, in order,
-# for LAB_MODULES that are modules (not built in) in this kernel, dependencies first.
+# lab_ko_cat FILE: a module's bytes, whether shipped as .ko, .ko.xz, .ko.zst or .ko.gz.
+lab_ko_cat() {
+    case $1 in
+    *.xz) xz -dc "$1" ;;
+    *.zst) zstd -dcq "$1" ;;
+    *.gz) gzip -dc "$1" ;;
+    *) cat "$1" ;;
+    esac
+}
+
+# lab_module_closure SUITE → prints the module files (relative to modules/) to load, in
+# order, for LAB_MODULES that are modules (not built in) in this kernel, dependencies first.
 lab_module_closure() {
     local m=$LAB_CACHE/kernels/$1/modules seen=" " out=()
     _lab_mod_add() {
         local name=$1 f dep
         case $seen in *" $name "*) return 0 ;; esac
         seen="$seen$name "
-        f=$(find "$m/kernel" -name "$name.ko" -o -name "${name//_/-}.ko" | head -n1)
+        f=$(find "$m/kernel" \( -name "$name.ko*" -o -name "${name//_/-}.ko*" \) | head -n1)
         [ -n "$f" ] || return 0   # built in (or absent): nothing to load
-        for dep in $(tr '\0' '\n' < "$f" | sed -n 's/^depends=//p' | tr ',' ' '); do
+        for dep in $(lab_ko_cat "$f" | tr '\0' '\n' | sed -n 's/^depends=//p' | tr ',' ' '); do
             _lab_mod_add "$dep"
         done
         out+=("${f#"$m"/}")
@@ -285,26 +310,27 @@ lab_stage_busybox() {
     ln -sf busybox "$d/bin/sh"
 }
 
-# lab_stage_modules SUITE DIR: copy the module closure to DIR/lib/modules/<release>/ and
-# write DIR/etc/lab-modules (the load order).
+# lab_stage_modules SUITE DIR: copy the module closure, decompressed (busybox insmod cannot
+# load .ko.xz), to DIR/lib/modules/<release>/ and write DIR/etc/lab-modules (the load order).
 lab_stage_modules() {
-    local suite=$1 d=$2 rel f
+    local suite=$1 d=$2 rel f ko
     rel=$(cat "$LAB_CACHE/kernels/$suite/release")
     : > "$d/etc/lab-modules"
     while IFS= read -r f; do
         [ -n "$f" ] || continue
+        ko=${f%.ko*}.ko
         mkdir -p "$d/lib/modules/$rel/$(dirname "$f")"
-        cp "$LAB_CACHE/kernels/$suite/modules/$f" "$d/lib/modules/$rel/$f"
-        echo "/lib/modules/$rel/$f" >> "$d/etc/lab-modules"
+        lab_ko_cat "$LAB_CACHE/kernels/$suite/modules/$f" > "$d/lib/modules/$rel/$ko" || return 1
+        echo "/lib/modules/$rel/$ko" >> "$d/etc/lab-modules"
     done < <(lab_module_closure "$suite")
 }
 
 # lab_newer OUT IN...: true when OUT is missing or older than any IN.
 lab_newer() {
-    local out=$1 i
+    local target=$1 i
     shift
-    [ -e "$out" ] || return 0
-    for i in "$@"; do [ "$i" -nt "$out" ] && return 0; done
+    [ -e "$target" ] || return 0
+    for i in "$@"; do [ "$i" -nt "$target" ] && return 0; done
     return 1
 }
 
@@ -339,6 +365,19 @@ lab_build_host_base() {
     echo "$label" > "$tmp/etc/lab-label"
     echo "$suite" > "$tmp/etc/lab-suite"
     lab_cpio "$tmp" "$out.new" && mv "$out.new" "$out" && rm -rf "$tmp"
+}
+
+# lab_build_locked FUNC ARGS...: run a build step under build/lab/.lock (concurrent lab runs
+# in one checkout share build/lab).
+lab_build_locked() {
+    mkdir -p "$LAB_BUILD"
+    local fd rc
+    exec {fd}> "$LAB_BUILD/.lock"
+    flock "$fd"
+    "$@"
+    rc=$?
+    exec {fd}>&-
+    return $rc
 }
 
 # lab_build_disk SUITE... → prints the path of an ext4 image holding /guest/{Image,initrd,

@@ -6,7 +6,6 @@
 # hosts: 6.1 6.12 7.2
 # timeout: 60
 
-n=0
 check() { # check DESCRIPTION GOT WANT
     if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1: got '$2', want '$3'"; fi
 }

@@ -84,6 +84,9 @@ struct vcpu_ctl {
     bool kmode_on;              /* kernel mode: last power state observed (events) */
     struct vcpu_stat hvc_stat;  /* kernel mode: the vCPU's HVC exit counter (fd -1: none) */
     uint64_t hvc_seen;          /* its value at the last look */
+    bool hvc_unchecked;         /* an HVC happened that no kick has followed up yet */
+    struct vcpu_stat blocking_stat; /* kernel mode: "blocking" (in kvm_vcpu_block: WFI,
+                                   CPU_SUSPEND), fd -1: none */
 };
 
 struct machine {
@@ -504,7 +507,12 @@ static int handle_psci_user(struct machine *m, struct vcpu_ctl *v, struct kvm_ru
     case PSCI_ACT_NONE:
         if (call.x[0] == 0x84000003 || call.x[0] == 0xC4000003) { /* refused CPU_ON */
             f = fields_new();
-            field_hex(f, "target", call.x[1]);
+            pthread_mutex_lock(&m->lock);
+            int t = psci_find_vcpu(&m->psci, call.x[1] & PSCI_MPIDR_AFF_MASK);
+            pthread_mutex_unlock(&m->lock);
+            if (t >= 0 && (call.x[1] & ~PSCI_MPIDR_AFF_MASK) == 0)
+                field_int(f, "target", t);
+            field_hex(f, "target_mpidr", call.x[1]);
             field_hex(f, "entry", call.x[2]);
             field_hex(f, "context", call.x[3]);
             field_int(f, "result", (int64_t)res.x0);
@@ -514,6 +522,7 @@ static int handle_psci_user(struct machine *m, struct vcpu_ctl *v, struct kvm_ru
     case PSCI_ACT_CPU_START:
         f = fields_new();
         field_int(f, "target", a->target);
+        field_hex(f, "target_mpidr", m->vm.vcpus[a->target].mpidr);
         field_hex(f, "entry", a->entry);
         field_hex(f, "context", a->context);
         field_int(f, "result", (int64_t)res.x0);
@@ -772,10 +781,18 @@ static void kmode_watch_locked(struct machine *m, uint64_t now_ns)
         struct vcpu_ctl *v = &m->vcpus[i];
         if (!v->kmode_on || v->state != VCPU_RUNNING)
             continue;
-        uint64_t hvc;
+        uint64_t hvc, blocking = 0;
         if (vcpu_stat_read(&v->hvc_stat, &hvc) == 0) {
+            /* Kick only once the HVC count has settled and the vCPU is not blocked in
+             * kvm_vcpu_block(): a kick ends an in-kernel CPU_SUSPEND (WFI) early, which the
+             * guest would see as a standby that returned before its wake-up event. A vCPU
+             * stopped by CPU_OFF sleeps outside kvm_vcpu_block ("blocking" stays 0). */
             if (hvc != v->hvc_seen) {
                 v->hvc_seen = hvc;
+                v->hvc_unchecked = true;
+            } else if (v->hvc_unchecked &&
+                       (vcpu_stat_read(&v->blocking_stat, &blocking) != 0 || !blocking)) {
+                v->hvc_unchecked = false;
                 kick_vcpu(v);
             }
         } else if (blind_due) {
@@ -1224,6 +1241,8 @@ static int machine_build(struct machine *m)
             i == 0)
             fprintf(stderr, "pscivm: no KVM binary stats on this host: kernel-mode cpu_off "
                     "events use periodic vCPU kicks (slower)\n");
+        if (m->mode == PSCI_MODE_KERNEL && m->vcpus[i].hvc_stat.fd >= 0)
+            vcpu_stat_open(&m->vcpus[i].blocking_stat, m->vm.vcpus[i].fd, "blocking");
     }
 
     struct irq_line irq = {.set = uart_irq_set, .opaque = m, .spi = MEMMAP_UART_SPI};
@@ -1396,6 +1415,7 @@ static void machine_release(struct machine *m)
         for (unsigned int i = 0; i < m->opts.cpus; i++) {
             pthread_cond_destroy(&m->vcpus[i].cond);
             vcpu_stat_close(&m->vcpus[i].hvc_stat);
+            vcpu_stat_close(&m->vcpus[i].blocking_stat);
         }
         free(m->vcpus);
     }
@@ -1492,6 +1512,7 @@ static int machine_init_sync(struct machine *m)
         m->vcpus[i].m = m;
         m->vcpus[i].index = i;
         m->vcpus[i].hvc_stat.fd = -1;
+        m->vcpus[i].blocking_stat.fd = -1;
         err = pthread_cond_init(&m->vcpus[i].cond, NULL);
     }
     return -err;

@@ -222,9 +222,16 @@ int psci_vcpu_set_allowed(struct psci_machine *m, unsigned int vcpu, bool allowe
 /* ---- inspection ------------------------------------------------------------------------------ */
 int psci_vcpu_get_info(const struct psci_machine *m, unsigned int vcpu,
                        struct psci_vcpu_info *info);
+/* The action still outstanding for a vCPU, e.g. to re-issue it after psci_machine_load():
+ * ON_PENDING -> CPU_START {target = vcpu, entry, context}; SUSPENDED -> CPU_STANDBY
+ * {power_state}, CPU_POWERDOWN {entry, context, power_state} or SYSTEM_SUSPEND {entry,
+ * context}; OFF/ON -> NONE. Returns 0, or -EINVAL when vcpu is out of range. */
+int psci_vcpu_pending_action(const struct psci_machine *m, unsigned int vcpu,
+                             struct psci_action *action);
 /* Index of the vCPU with this MPIDR affinity, or -1. */
 int psci_find_vcpu(const struct psci_machine *m, uint64_t mpidr);
-/* True when the function (any of its SMC32/SMC64 IDs) is offered to the guest. */
+/* True when the PSCI function (any of its SMC32/SMC64 IDs) is offered to the guest. Only PSCI
+ * IDs count: SMCCC_VERSION and other non-PSCI IDs give false. */
 bool psci_function_offered(const struct psci_machine *m, uint32_t function_id);
 
 /* Check every invariant of the state machine. Returns 0, or -EUCLEAN and (if non-NULL) a static

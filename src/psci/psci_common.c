@@ -2,6 +2,7 @@
  * MPIDR lookup, entry-point and power_state validation, residency bookkeeping, policy,
  * inspection, and psci_machine_check(), the invariant checker for the state machine drawn in
  * psci.h. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,7 @@ static void vcpu_power_off(struct psci_vcpu *v)
 
 void psci_machine_reset(struct psci_machine *m)
 {
+    assert(m != NULL && m->vcpus != NULL);
     for (unsigned int i = 0; i < m->nr_vcpus; i++)
         vcpu_power_off(&m->vcpus[i]);
     m->system_suspender = -1;
@@ -276,6 +278,33 @@ int psci_vcpu_set_allowed(struct psci_machine *m, unsigned int vcpu, bool allowe
     if (m == NULL || vcpu >= m->nr_vcpus)
         return -EINVAL;
     m->vcpus[vcpu].allowed = allowed;
+    return 0;
+}
+
+int psci_vcpu_pending_action(const struct psci_machine *m, unsigned int vcpu,
+                             struct psci_action *action)
+{
+    if (m == NULL || action == NULL || vcpu >= m->nr_vcpus)
+        return -EINVAL;
+    const struct psci_vcpu *v = &m->vcpus[vcpu];
+    memset(action, 0, sizeof(*action));
+    action->kind = PSCI_ACT_NONE;
+    if (v->state == PSCI_CPU_ON_PENDING) {
+        action->kind = PSCI_ACT_CPU_START;
+        action->target = vcpu;
+    } else if (v->state == PSCI_CPU_SUSPENDED) {
+        action->kind = v->suspend == PSCI_SUSPEND_STANDBY     ? PSCI_ACT_CPU_STANDBY
+                       : v->suspend == PSCI_SUSPEND_POWERDOWN ? PSCI_ACT_CPU_POWERDOWN
+                                                              : PSCI_ACT_SYSTEM_SUSPEND;
+        if (v->suspend != PSCI_SUSPEND_SYSTEM)
+            action->power_state = v->power_state;
+    } else {
+        return 0;
+    }
+    if (action->kind != PSCI_ACT_CPU_STANDBY) {
+        action->entry = v->entry;
+        action->context = v->context;
+    }
     return 0;
 }
 

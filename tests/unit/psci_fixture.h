@@ -5,6 +5,7 @@
 #ifndef PSCIVM_TEST_PSCI_FIXTURE_H
 #define PSCIVM_TEST_PSCI_FIXTURE_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# lab/tests/lib-test.sh — host-side tests of lab/lib.sh (no QEMU, no network): kernel image
+# conversion (raw, gzip, EFI zboot gzip/zstd, garbage), --host resolution and the module
+# dependency closure. Prints TAP lines; run by lab/check before it boots anything.
+set -u
+. "$(dirname "$0")/../lib.sh"
+t=$(mktemp -d)
+trap 'rm -rf "$t"' EXIT
+LAB_CACHE=$t/cache
+lab_err() { :; }   # expected failures below would print
+ok() { echo "ok - $*"; }
+nok() { echo "not ok - $*"; }
+expect() { # expect DESC COMMAND... : COMMAND must succeed
+    local d=$1; shift
+    if "$@" > /dev/null 2>&1; then ok "$d"; else nok "$d"; fi
+}
+refuse() { # refuse DESC COMMAND... : COMMAND must fail
+    local d=$1; shift
+    if "$@" > /dev/null 2>&1; then nok "$d (accepted)"; else ok "$d"; fi
+}
+
+# A fake 4 KiB arm64 Image: "ARM\x64" at offset 56.
+head -c 4096 /dev/urandom > "$t/Image"
+printf 'ARM\x64' | dd of="$t/Image" bs=1 seek=56 conv=notrunc 2> /dev/null
+same() { cmp -s "$1" "$2"; }
+expect "raw Image is copied" lab_to_image "$t/Image" "$t/out1"
+expect "raw Image copy is identical" same "$t/Image" "$t/out1"
+gzip -c "$t/Image" > "$t/Image.gz"
+expect "gzip vmlinuz is decompressed" lab_to_image "$t/Image.gz" "$t/out2"
+expect "gzip result is the Image" same "$t/Image" "$t/out2"
+# EFI zboot: "MZ", "zimg" at 4, payload offset at 8, size at 12 (LE u32), compression at 24.
+zboot() { # zboot COMP CMD OUT
+    local payload=$t/payload.$1
+    $2 < "$t/Image" > "$payload"
+    local size off=128
+    size=$(stat -c %s "$payload")
+    head -c $off /dev/zero > "$3"
+    printf 'MZ' | dd of="$3" conv=notrunc 2> /dev/null
+    printf 'zimg' | dd of="$3" bs=1 seek=4 conv=notrunc 2> /dev/null
+    le32() { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)))"; }
+    le32 $off | dd of="$3" bs=1 seek=8 conv=notrunc 2> /dev/null
+    le32 "$size" | dd of="$3" bs=1 seek=12 conv=notrunc 2> /dev/null
+    printf '%s' "$1" | dd of="$3" bs=1 seek=24 conv=notrunc 2> /dev/null
+    cat "$payload" >> "$3"
+    head -c 100 /dev/urandom >> "$3"   # trailing data after the payload must be ignored
+}
+zboot gzip "gzip -c" "$t/zb-gzip"
+expect "EFI zboot (gzip) is decompressed" lab_to_image "$t/zb-gzip" "$t/out3"
+expect "EFI zboot (gzip) result is the Image" same "$t/Image" "$t/out3"
+zboot zstd "zstd -qc" "$t/zb-zstd"
+expect "EFI zboot (zstd) is decompressed" lab_to_image "$t/zb-zstd" "$t/out4"
+expect "EFI zboot (zstd) result is the Image" same "$t/Image" "$t/out4"
+zboot lz4 "cat" "$t/zb-lz4"
+refuse "EFI zboot with unknown compression is refused" lab_to_image "$t/zb-lz4" "$t/out5"
+head -c 4096 /dev/zero > "$t/garbage"
+refuse "a file that is no kernel is refused" lab_to_image "$t/garbage" "$t/out6"
+head -c 4096 /dev/zero | gzip -c > "$t/garbage.gz"
+refuse "gzip of something that is no Image is refused" lab_to_image "$t/garbage.gz" "$t/out7"
+
+# --host resolution: suites, fixed labels, sid's cached label, unknown names.
+res() { [ "$(lab_resolve_host "$1")" = "$2" ]; }
+expect "--host 6.1 is bookworm" res 6.1 bookworm
+expect "--host 6.12 is trixie" res 6.12 trixie
+expect "--host sid is sid" res sid sid
+expect "--host trixie is trixie" res trixie trixie
+mkdir -p "$LAB_CACHE/kernels/sid" && echo 7.2 > "$LAB_CACHE/kernels/sid/label"
+expect "--host 7.2 is sid when sid resolved to 7.2" res 7.2 sid
+expect "--host 9.9 is looked for in sid (lab/run then checks the label)" res 9.9 sid
+refuse "--host foo is refused" lab_resolve_host foo
+refuse "--host 6 is refused" lab_resolve_host 6
+
+# Module closure: dependencies first, built-in (absent) modules skipped, .ko.xz read.
+m=$LAB_CACHE/kernels/fake/modules/kernel/drivers
+mkdir -p "$m/virtio" "$m/block"
+mod() { printf 'junk\0name=%s\0depends=%s\0vermagic=x\0' "$2" "$3" > "$1"; }
+mod "$m/virtio/virtio_ring.ko" virtio_ring ""
+mod "$m/virtio/virtio.ko" virtio "virtio_ring"
+mod "$m/block/virtio_blk.ko" virtio_blk "virtio,virtio_ring"
+xz "$m/block/virtio_blk.ko"
+# virtio_mmio is built in here (absent)
+closure=$(lab_module_closure fake | tr '\n' ' ')
+want="kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko kernel/drivers/block/virtio_blk.ko.xz "
+if [ "$closure" = "$want" ]; then ok "module closure is dependency-ordered"; else nok "module closure: got '$closure', want '$want'"; fi
+echo fake-rel > "$LAB_CACHE/kernels/fake/release"
+mkdir -p "$t/stage/etc"
+lab_stage_modules fake "$t/stage"
+if [ "$(head -c 4 "$t/stage/lib/modules/fake-rel/kernel/drivers/block/virtio_blk.ko")" = junk ] \
+    && [ "$(tail -n1 "$t/stage/etc/lab-modules")" = /lib/modules/fake-rel/kernel/drivers/block/virtio_blk.ko ]; then
+    ok "staged modules are decompressed and listed in load order"
+else
+    nok "staged modules are decompressed and listed in load order"
+fi
