@@ -4,7 +4,8 @@
  * the version and the mode (bootargs psci-mode=user|kernel, expect-version=X.Y, psci-options=),
  * with KVM's in-kernel behaviour encoded explicitly for kernel mode (psci-kvm.md §3.3): no
  * ON_PENDING, CPU_SUSPEND = WFI + SUCCESS (power-down returns like standby), no entry-point or
- * power_state validation, STAT/NODE_HW_STATE not offered. test=NAME selects a run; see
+ * power_state validation, STAT/NODE_HW_STATE not offered. deny-cpus=LIST names the CPUs pscivm
+ * refuses to power on (--deny-cpu-on). test=NAME selects a run; see
  * guest/README.md for the list (terminal ones end the VM through RESET2/OFF2). */
 #include "rt.h"
 
@@ -19,6 +20,7 @@ static bool kmode;              /* psci-mode=kernel: KVM's in-kernel PSCI answer
 static u64 version;             /* expected PSCI version */
 static unsigned opts;           /* optional functions pscivm offers (user mode) */
 static int boot;                /* index of the boot CPU */
+static bool denied[RT_MAX_CPUS];/* deny-cpus=: CPU_ON of these is refused by policy */
 
 /* ---- mailboxes: one per CPU; the boot CPU writes cmd*, the CPU itself everything else -------
  *
@@ -142,6 +144,7 @@ static const char *const fn_names[32] = {
 #define V02 0x2u
 #define V10 0x10000u
 #define V11 0x10001u
+#define V12 0x10002u
 #define V13 0x10003u
 
 static u32 fn_since(unsigned n)
@@ -207,6 +210,11 @@ static s64 bad_entry_error(void) { return version >= V10 ? PSCI_INVALID_ADDRESS 
 #define GARBAGE 0xdeadbeef00000000ull
 
 static u64 bad_entry(void) { return machine.ram_base + machine.ram_size + 0x1000; }
+/* CPU_ON of a CPU the policy denies: DENIED from 1.2 (which added it to CPU_ON's returns);
+ * below 1.2 the only fitting return is INTERNAL_FAILURE (psci.h, docs/psci.md). */
+static s64 denied_error(void) { return version >= V12 ? PSCI_DENIED : PSCI_INTERNAL_FAILURE; }
+/* A secondary the suite may power on (not the boot CPU, not denied). */
+static bool may_start(unsigned i) { return (int)i != boot && !denied[i]; }
 static bool aff3_zero(u64 mpidr) { return (mpidr >> 32) == 0; }
 
 /* An MPIDR no CPU has (only Aff0 differs from CPU 0's). */
@@ -444,11 +452,29 @@ static void test_cpu_on_errors(int off_cpu)
             "cpu %d still OFF after the refused CPU_ONs", off_cpu);
 }
 
+/* deny-cpus=: CPU_ON of a denied CPU is refused whatever the convention and whoever else is
+ * on, and the CPU stays OFF (it never runs: its boot count stays 0). */
+static void test_cpu_on_denied(const char *when)
+{
+    for (unsigned i = 0; i < machine.nr_cpus; i++) {
+        if (!denied[i])
+            continue;
+        for (int s = 1; s >= 0; s--)
+            tap_ret(psci_call(fid(FN_CPU_ON, s), machine.mpidr[i], (u64)secondary_entry_a, 0x5),
+                    denied_error(), "CPU_ON %s of denied cpu %u is %s (%s)", conv(s), i,
+                    psci_ret_name(denied_error()), when);
+        tap_ret(psci_call(PSCI_FN64(FN_AFFINITY_INFO), machine.mpidr[i], 0, 0), AFF_OFF,
+                "AFFINITY_INFO of denied cpu %u is OFF after the refused CPU_ON (%s)", i, when);
+        rt_delay_ms(20); /* a wrongly started CPU would have entered by now */
+        tap_eq(rt_read_once(&mb[i].boots), 0, "denied cpu %u never started (%s)", i, when);
+    }
+}
+
 static void test_cpu_on_all(void)
 {
     unsigned k = 0;
     for (unsigned i = 0; i < machine.nr_cpus; i++) {
-        if ((int)i == boot)
+        if (!may_start(i))
             continue;
         /* Cycle through SMC64, SMC32, SMC32 with garbage upper halves. */
         unsigned variant = k++ % 3;
@@ -470,13 +496,14 @@ static void test_cpu_off_all(void)
  * target starts exactly once, with the winner's context id. */
 static void test_cpu_on_race(void)
 {
-    if (machine.nr_cpus < 3) {
-        tap_result(true, NULL, "CPU_ON race # SKIP needs at least 3 CPUs");
+    int target = -1, startable = 0;
+    for (unsigned i = 0; i < machine.nr_cpus; i++)
+        if (may_start(i))
+            target = (int)i, startable++;
+    if (startable < 2) {
+        tap_result(true, NULL, "CPU_ON race # SKIP needs 2 secondaries that may be powered on");
         return;
     }
-    int target = (int)machine.nr_cpus - 1;
-    if (target == boot)
-        target--;
     u64 entry = (u64)secondary_entry_a;
     for (u64 round = 1; round <= 4; round++) {
         if (cpu_is_on[target] && !stop_cpu(target))
@@ -687,6 +714,15 @@ static void test_calls_from_secondary(void)
                         (u64)secondary_entry_a, 0, true, &r);
     tap_result(done && r == PSCI_ALREADY_ON, NULL, "cpu %d: CPU_ON of the boot CPU is ALREADY_ON (got %s)",
                c, psci_ret_name(r));
+    for (unsigned i = 0; i < machine.nr_cpus; i++) {
+        if (!denied[i])
+            continue;
+        r = PSCI_SUCCESS;
+        done = cpu_cmd(c, CMD_CALL, PSCI_FN64(FN_CPU_ON), machine.mpidr[i],
+                       (u64)secondary_entry_a, 0, true, &r);
+        tap_result(done && r == denied_error(), NULL, "cpu %d: CPU_ON of denied cpu %u is %s (got %s)",
+                   c, i, psci_ret_name(denied_error()), psci_ret_name(r));
+    }
     if (!offered(FN_SYSTEM_SUSPEND, true))
         return;
     u64 old = rt_read_once(&mb[c].boots);
@@ -703,6 +739,11 @@ static void test_system_suspend_denied(void)
 {
     if (!offered(FN_SYSTEM_SUSPEND, true))
         return; /* NOT_SUPPORTED is checked by call_not_offered() */
+    bool others_on = false;
+    for (unsigned i = 0; i < machine.nr_cpus; i++)
+        others_on |= (int)i != boot && cpu_is_on[i];
+    if (!others_on)
+        return; /* nothing to deny it: it would really suspend */
     struct resume_ctx *rc = &rt_resume_ctx[boot];
     for (int s = 1; s >= 0; s--) {
         u64 hi = s ? 0 : GARBAGE;
@@ -864,6 +905,22 @@ static void parse_config(void)
             i = j + 1;
         }
     }
+    if ((v = rt_bootarg("deny-cpus", &len))) {
+        for (size_t i = 0; i < len;) {
+            size_t j = i;
+            unsigned n = 0;
+            while (j < len && v[j] >= '0' && v[j] <= '9' && n < 1000)
+                n = n * 10 + (unsigned)(v[j++] - '0');
+            bool good = j > i && (j == len || v[j] == ',') && n < machine.nr_cpus && (int)n != boot;
+            if (!good) { /* a wrong list would silently test the wrong thing: fail visibly */
+                tap_result(false, NULL, "deny-cpus: entry at offset %lu is not a secondary CPU "
+                           "index below %u", (u64)i, machine.nr_cpus);
+                break;
+            }
+            denied[n] = true;
+            i = j + 1;
+        }
+    }
     tap_diag("pscivm PSCI conformance: mode %s, expected PSCI %lu.%lu, %u CPUs, boot cpu %d",
              kmode ? "kernel" : "user", version >> 16, version & 0xffff, machine.nr_cpus, boot);
     tap_diag("bootargs: %s", machine.bootargs);
@@ -878,7 +935,10 @@ static void parse_config(void)
 
 static void run_all(void)
 {
-    int off_cpu = machine.nr_cpus > 1 ? (boot == 0 ? 1 : 0) : -1;
+    int off_cpu = -1; /* a secondary that is off and may be started */
+    for (unsigned i = 0; i < machine.nr_cpus && off_cpu < 0; i++)
+        if (may_start(i))
+            off_cpu = (int)i;
     u64 t0 = rt_now();
     GROUP(test_version());
     GROUP(test_features());
@@ -890,7 +950,9 @@ static void run_all(void)
     GROUP(test_system_suspend_bad_entry());
     GROUP(test_node_hw_state());
     GROUP(test_cpu_suspend());
+    GROUP(test_cpu_on_denied("secondaries off"));
     GROUP(test_cpu_on_all());
+    GROUP(test_cpu_on_denied("others on"));
     GROUP(test_affinity_matrix("all CPUs on"));
     GROUP(test_node_hw_state());
     GROUP(test_secondary_powerdown());

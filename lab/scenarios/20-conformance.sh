@@ -7,6 +7,8 @@
 # configuration also the terminal selections (SYSTEM_RESET, RESET2 warm/vendor/SMC32,
 # SYSTEM_OFF2 types, SYSTEM_SUSPEND resumed and denied) with their exit statuses and events,
 # one in-process restart, and the robustness cases (bad CLI, oversized payload, timeout).
+# CPU_ON policy: user mode with --deny-cpu-on 3 at 1.1 (INTERNAL_FAILURE) and 1.3 (DENIED), the
+# guest suite told so with deny-cpus=3; kernel mode (and auto resolving to kernel) refuses it.
 # Every guest TAP line is re-emitted as "ok - [MODE VERSION] description".
 # hosts: 6.1 6.12 7.2
 # timeout: 2400
@@ -184,6 +186,36 @@ for m in user kernel; do
         || nok "[$t] only ${n:-0} system_reset events: no restart"
     check "[$t] events: vm_exit reason" "$(ev_field "$(tail -n1 ev)" reason)" timeout
 done
+
+# CPU_ON policy: --deny-cpu-on 3. The guest expects CPU_ON of cpu 3 refused (deny-cpus=3) and
+# the stream has cpu_on events for target 3 carrying the refusal, none with SUCCESS.
+deny_run() { # deny_run VERSION RESULT
+    t="user $1 deny-cpu-on 3"
+    pscivm_run "$t" --payload "$SUITE" --cpus $CPUS --psci "$1" --psci-mode user --on-reset exit \
+        --deny-cpu-on 3 --cmdline "psci-mode=user expect-version=$1 deny-cpus=3"
+    relay_tap "$t"
+    check "[$t] pscivm exit status (SYSTEM_OFF)" "$rc" 0
+    check_stream "$t" user "$1" 0 system_off
+    grep '"event":"cpu_on"' ev 2>/dev/null | grep '"target":3[,}]' > on3
+    n=$(grep -c '"result":'"$2"'[,}]' on3)
+    [ "${n:-0}" -ge 1 ] && ok "[$t] events: $n cpu_on target 3 with result $2" \
+        || nok "[$t] events: no cpu_on target 3 with result $2 ($(head -n1 on3))"
+    check "[$t] events: no cpu_on target 3 with another result" "$(grep -vc '"result":'"$2"'[,}]' on3)" 0
+}
+if [ -n "$user_versions" ]; then
+    deny_run 1.1 -6   # INTERNAL_FAILURE: DENIED is not a CPU_ON return before 1.2
+    deny_run 1.3 -3   # DENIED
+fi
+pscivm_run "kernel deny" --payload "$SUITE" --cpus $CPUS --psci 1.1 --psci-mode kernel --deny-cpu-on 3
+check "[kernel deny] --deny-cpu-on with --psci-mode kernel: usage error (exit 2)" "$rc" 2
+grep -q -- "--deny-cpu-on needs user mode" err && ok "[kernel deny] error says it needs user mode" \
+    || nok "[kernel deny] error message: $(head -n1 err)"
+if [ -z "$user_versions" ]; then
+    pscivm_run "auto deny" --payload "$SUITE" --cpus $CPUS --psci 1.1 --deny-cpu-on 3
+    check "[auto deny] --deny-cpu-on when auto picks kernel mode: exit 1" "$rc" 1
+    grep -q -- "--deny-cpu-on needs user mode" err && ok "[auto deny] error says it needs user mode" \
+        || nok "[auto deny] error message: $(head -n1 err)"
+fi
 
 # Modes the host cannot provide fail cleanly.
 if [ -z "$user_versions" ]; then

@@ -1145,6 +1145,13 @@ static int setup_psci_cores(struct machine *m)
     if (m->mode == PSCI_MODE_USER) {
         err = psci_machine_init(&m->psci, &cfg);
         m->psci_ready = !err;
+        /* CPU_ON policy: kept across psci_machine_reset, so it holds after a guest reset. */
+        for (unsigned int i = 0; !err && i < m->opts.nr_deny_cpu_on; i++) {
+            err = psci_vcpu_set_allowed(&m->psci, m->opts.deny_cpu_on[i], false);
+            if (err)
+                fprintf(stderr, "pscivm: --deny-cpu-on: vCPU %u: %s\n", m->opts.deny_cpu_on[i],
+                        strerror(-err));
+        }
     } else {
         cfg.nr_vcpus = 1;
         err = psci_machine_init(&m->scratch, &cfg);
@@ -1275,6 +1282,13 @@ static int machine_build(struct machine *m)
     bool has_filter = kvm_vm_has_smccc_filter(&m->vm);
     m->mode = m->opts.mode == PSCI_MODE_AUTO ? (has_filter ? PSCI_MODE_USER : PSCI_MODE_KERNEL)
                                              : m->opts.mode;
+    if (m->mode == PSCI_MODE_KERNEL && m->opts.nr_deny_cpu_on) {
+        /* --psci-mode kernel with --deny-cpu-on is refused by the parser; this is auto. */
+        fprintf(stderr, "pscivm: --deny-cpu-on needs user mode: KVM's in-kernel PSCI answers "
+                "CPU_ON itself, and --psci-mode auto chose kernel mode (no SMCCC filter on "
+                "host kernel %s, needs Linux >= 6.4)\n", m->host_release);
+        return -EOPNOTSUPP;
+    }
     err = m->mode == PSCI_MODE_USER ? setup_psci_user(m) : setup_psci_kernel(m);
     if (!err)
         err = setup_psci_cores(m);

@@ -42,6 +42,9 @@ const char run_options_usage[] =
     "  --on-reset restart|exit SYSTEM_RESET/RESET2: restart in-process (default) or exit 3\n"
     "  --on-suspend wait|deny  SYSTEM_SUSPEND: sleep until an interrupt and resume at the entry\n"
     "                          point (default), or answer DENIED\n"
+    "  --deny-cpu-on LIST      refuse PSCI CPU_ON of these vCPUs (comma-separated indexes, not 0,\n"
+    "                          e.g. 1,3): the guest sees DENIED (PSCI >= 1.2) or INTERNAL_FAILURE\n"
+    "                          (< 1.2) and the vCPU stays off; needs user mode\n"
     "  --cmdline STR           /chosen/bootargs of the device tree (the kernel command line;\n"
     "                          default with --kernel: \"console=ttyS0 earlycon\")\n"
     "  --timeout SECONDS       stop the guest after SECONDS (exit 5)\n"
@@ -95,10 +98,43 @@ static int parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *ou
     return 0;
 }
 
+/* --deny-cpu-on LIST: append each comma-separated vCPU index to opts->deny_cpu_on. The range
+ * against --cpus is checked once every option is known (run_options_parse). 0 or -EINVAL. */
+static int parse_deny_list(struct run_options *opts, const char *list, char *err,
+                           size_t err_size)
+{
+    const char *p = list;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char item[32];
+        uint64_t v;
+        if (len == 0 || len >= sizeof(item))
+            return fail(err, err_size, "--deny-cpu-on: '%s' is not a comma-separated list of "
+                        "vCPU indexes (e.g. 3 or 1,3)", list);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (parse_uint(item, 0, MEMMAP_MAX_VCPUS - 1, &v))
+            return fail(err, err_size, "--deny-cpu-on: '%s' is not a vCPU index from 1 to %d",
+                        item, MEMMAP_MAX_VCPUS - 1);
+        if (v == 0)
+            return fail(err, err_size, "--deny-cpu-on: vCPU 0 is the boot vCPU, it is never "
+                        "powered on by CPU_ON");
+        for (unsigned int i = 0; i < opts->nr_deny_cpu_on; i++)
+            if (opts->deny_cpu_on[i] == v)
+                return fail(err, err_size, "--deny-cpu-on: vCPU %u listed twice",
+                            (unsigned int)v);
+        /* Distinct indexes in 1 .. MEMMAP_MAX_VCPUS-1: the array cannot overflow. */
+        opts->deny_cpu_on[opts->nr_deny_cpu_on++] = (unsigned int)v;
+        if (p[len] == '\0')
+            return 0;
+        p += len + 1;
+    }
+}
+
 enum {
     OPT_PAYLOAD = 256, OPT_CPUS, OPT_MEM, OPT_PSCI, OPT_MODE, OPT_EVENTS, OPT_ON_RESET,
     OPT_ON_SUSPEND, OPT_TIMEOUT, OPT_CMDLINE, OPT_HELP, OPT_KERNEL, OPT_INITRD, OPT_DISK,
-    OPT_CONSOLE,
+    OPT_CONSOLE, OPT_DENY_CPU_ON,
 };
 
 static const struct option long_options[] = {
@@ -117,6 +153,7 @@ static const struct option long_options[] = {
     {"initrd", required_argument, NULL, OPT_INITRD},
     {"disk", required_argument, NULL, OPT_DISK},
     {"console", required_argument, NULL, OPT_CONSOLE},
+    {"deny-cpu-on", required_argument, NULL, OPT_DENY_CPU_ON},
     {NULL, 0, NULL, 0},
 };
 
@@ -227,6 +264,10 @@ int run_options_parse(struct run_options *opts, int argc, char **argv, char *err
                 return fail(err, err_size, "--console: give stdio, none or a file path");
             }
             break;
+        case OPT_DENY_CPU_ON:
+            if (parse_deny_list(opts, optarg, err, err_size))
+                return -EINVAL;
+            break;
         case 'h':
         case OPT_HELP:
             opts->help = true;
@@ -245,6 +286,13 @@ int run_options_parse(struct run_options *opts, int argc, char **argv, char *err
         return fail(err, err_size, "--payload and --kernel exclude each other");
     if (opts->initrd && !opts->kernel)
         return fail(err, err_size, "--initrd needs --kernel");
+    for (unsigned int i = 0; i < opts->nr_deny_cpu_on; i++)
+        if (opts->deny_cpu_on[i] >= opts->cpus)
+            return fail(err, err_size, "--deny-cpu-on: vCPU %u does not exist (--cpus %u: "
+                        "vCPUs 0 to %u)", opts->deny_cpu_on[i], opts->cpus, opts->cpus - 1);
+    if (opts->nr_deny_cpu_on && opts->mode == PSCI_MODE_KERNEL)
+        return fail(err, err_size, "--deny-cpu-on needs user mode: KVM's in-kernel PSCI answers "
+                    "CPU_ON itself (use --psci-mode user or auto)");
     if (opts->kernel && !opts->cmdline)
         opts->cmdline = RUN_DEFAULT_KERNEL_CMDLINE;
     return 0;

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/memmap.h"
+
 enum psci_mode {
     PSCI_MODE_AUTO = 0, /* user when the host has the SMCCC filter, else kernel */
     PSCI_MODE_USER,     /* pscivm answers every PSCI call (SMCCC filter, Linux >= 6.4) */
@@ -54,6 +56,10 @@ struct run_options {
     unsigned int nr_disks;
     enum console_mode console; /* --console stdio|none|PATH */
     const char *console_path;
+    /* --deny-cpu-on LIST: vCPUs whose CPU_ON is refused (user mode only), in the order given;
+     * each in 1 .. cpus-1, no duplicates. */
+    unsigned int deny_cpu_on[MEMMAP_MAX_VCPUS];
+    unsigned int nr_deny_cpu_on;
     bool help;                 /* --help given: print run_options_usage and exit 0 */
 };
 

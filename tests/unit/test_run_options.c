@@ -46,6 +46,7 @@ static void test_run_options__defaults(void **state)
     assert_int_equal(o.on_suspend, ON_SUSPEND_WAIT);
     assert_int_equal(o.timeout_s, 0);
     assert_null(o.cmdline);
+    assert_int_equal(o.nr_deny_cpu_on, 0);
     assert_false(o.help);
 }
 
@@ -114,6 +115,64 @@ static void test_run_options__errors(void **state)
     assert_non_null(strstr(err, "needs an argument"));
 }
 
+static void test_run_options__deny_cpu_on(void **state)
+{
+    (void)state;
+    struct run_options o;
+    char err[256];
+    /* Accepted: one index, a list in the given order, repeated options accumulate, any order
+     * relative to --cpus, user and auto mode. */
+    assert_int_equal(parse(&o, err, "--payload", "p", "--cpus", "4", "--deny-cpu-on", "3", NULL), 0);
+    assert_int_equal(o.nr_deny_cpu_on, 1);
+    assert_int_equal(o.deny_cpu_on[0], 3);
+    assert_int_equal(parse(&o, err, "--deny-cpu-on", "3,1", "--payload", "p", "--cpus", "4",
+                           "--psci-mode", "user", NULL), 0);
+    assert_int_equal(o.nr_deny_cpu_on, 2);
+    assert_int_equal(o.deny_cpu_on[0], 3);
+    assert_int_equal(o.deny_cpu_on[1], 1);
+    assert_int_equal(parse(&o, err, "--payload", "p", "--cpus", "123", "--deny-cpu-on", "1",
+                           "--deny-cpu-on=2,122", NULL), 0);
+    assert_int_equal(o.nr_deny_cpu_on, 3);
+    assert_int_equal(o.deny_cpu_on[2], 122);
+
+    static const struct {
+        const char *cpus, *list, *mode;
+        const char *msg;
+    } cases[] = {
+        {"4", "0", "auto", "boot vCPU"},
+        {"4", "1,0", "auto", "boot vCPU"},
+        {"4", "4", "auto", "vCPU 4 does not exist"},
+        {"1", "1", "auto", "vCPU 1 does not exist"},
+        {"4", "123", "auto", "not a vCPU index"},
+        {"4", "2,2", "auto", "vCPU 2 listed twice"},
+        {"4", "1,3,1", "user", "vCPU 1 listed twice"},
+        {"4", "", "auto", "not a comma-separated list"},
+        {"4", ",1", "auto", "not a comma-separated list"},
+        {"4", "1,", "auto", "not a comma-separated list"},
+        {"4", "1,,2", "auto", "not a comma-separated list"},
+        {"4", "-1", "auto", "not a vCPU index"},
+        {"4", "+1", "auto", "not a vCPU index"},
+        {"4", "1 ", "auto", "not a vCPU index"},
+        {"4", "x", "auto", "not a vCPU index"},
+        {"4", "99999999999999999999", "auto", "not a vCPU index"},
+        {"4", "3", "kernel", "--deny-cpu-on needs user mode"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char e[256] = "";
+        assert_int_equal(parse(&o, e, "--payload", "p", "--cpus", cases[i].cpus, "--psci-mode",
+                               cases[i].mode, "--deny-cpu-on", cases[i].list, NULL),
+                         -EINVAL);
+        if (!strstr(e, cases[i].msg))
+            fail_msg("case %zu: '%s' lacks '%s'", i, e, cases[i].msg);
+    }
+    /* Duplicates across two options are caught too. */
+    assert_int_equal(parse(&o, err, "--payload", "p", "--cpus", "4", "--deny-cpu-on", "1,2",
+                           "--deny-cpu-on", "2", NULL), -EINVAL);
+    assert_non_null(strstr(err, "vCPU 2 listed twice"));
+    /* The help text documents the option. */
+    assert_non_null(strstr(run_options_usage, "--deny-cpu-on LIST"));
+}
+
 static void test_run_options__policy_table(void **state)
 {
     (void)state;
@@ -157,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_run_options__defaults),
         cmocka_unit_test(test_run_options__all_options),
         cmocka_unit_test(test_run_options__errors),
+        cmocka_unit_test(test_run_options__deny_cpu_on),
         cmocka_unit_test(test_run_options__policy_table),
     };
     return cmocka_run_group_tests_name("run_options", tests, NULL, NULL);
