@@ -149,6 +149,16 @@ struct machine {
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
+/* ts += ns (0 <= ns < 1 s), keeping tv_nsec normalised: deadlines for pthread_cond_timedwait. */
+static void timespec_add_ns(struct timespec *ts, long ns)
+{
+    ts->tv_nsec += ns;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 static uint64_t clock_ns(void *opaque)
 {
     (void)opaque;
@@ -762,11 +772,7 @@ static int kmode_wait_power_on(struct machine *m, struct vcpu_ctl *v)
         if (!stop) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += KMODE_POLL_NS;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            timespec_add_ns(&ts, KMODE_POLL_NS);
             pthread_cond_timedwait(&v->cond, &m->lock, &ts);
             stop = m->stop;
         }
@@ -1532,11 +1538,7 @@ static void wait_for_stop(struct machine *m, const struct timespec *deadline)
         if (m->mode == PSCI_MODE_KERNEL) {
             struct timespec tick;
             clock_gettime(CLOCK_MONOTONIC, &tick);
-            tick.tv_nsec += KMODE_WATCH_NS;
-            if (tick.tv_nsec >= 1000000000L) {
-                tick.tv_sec++;
-                tick.tv_nsec -= 1000000000L;
-            }
+            timespec_add_ns(&tick, KMODE_WATCH_NS);
             bool deadline_first = deadline && (deadline->tv_sec < tick.tv_sec ||
                                                (deadline->tv_sec == tick.tv_sec &&
                                                 deadline->tv_nsec <= tick.tv_nsec));
