@@ -216,11 +216,17 @@ static bool valid_size(unsigned int size)
     return size == 1 || size == 2 || size == 4 || size == 8;
 }
 
+/* An access of a valid width that lies entirely inside the device's register window. */
+static bool access_in_window(uint64_t offset, unsigned int size)
+{
+    return valid_size(size) && offset < VIRTIO_MMIO_SIZE && size <= VIRTIO_MMIO_SIZE - offset;
+}
+
 int virtio_mmio_read(void *opaque, uint64_t offset, unsigned int size, uint64_t *value)
 {
     struct virtio_mmio *vm = opaque;
     *value = 0;
-    if (!valid_size(size) || offset >= VIRTIO_MMIO_SIZE || size > VIRTIO_MMIO_SIZE - offset)
+    if (!access_in_window(offset, size))
         return -EINVAL;
     int ret = 0;
     pthread_mutex_lock(&vm->lock);
@@ -241,7 +247,7 @@ int virtio_mmio_read(void *opaque, uint64_t offset, unsigned int size, uint64_t 
 int virtio_mmio_write(void *opaque, uint64_t offset, unsigned int size, uint64_t value)
 {
     struct virtio_mmio *vm = opaque;
-    if (!valid_size(size) || offset >= VIRTIO_MMIO_SIZE || size > VIRTIO_MMIO_SIZE - offset)
+    if (!access_in_window(offset, size))
         return -EINVAL;
     int ret = 0;
     pthread_mutex_lock(&vm->lock);
