@@ -13,46 +13,46 @@
 #include <unistd.h>
 
 #include "kvm/vm.h"
-#include "vmm/memmap.h"
 
-/* Print "pscivm: OP on WHAT: strerror" and return -errno (errno captured first). */
-__attribute__((format(printf, 1, 2)))
-static int kvm_error(const char *fmt, ...)
+/* Write "OP on WHAT: strerror" into the caller's buffer and return -errno (errno captured
+ * first). */
+__attribute__((format(printf, 3, 4)))
+static int kvm_error(char *err, size_t errlen, const char *fmt, ...)
 {
-    int err = errno ? errno : EIO;
+    int e = errno ? errno : EIO;
     char what[160];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "pscivm: %s: %s\n", what, strerror(err));
-    return -err;
+    snprintf(err, errlen, "%s: %s", what, strerror(e));
+    return -e;
 }
 
-int kvm_vm_init(struct kvm_vm *vm)
+int kvm_vm_init(struct kvm_vm *vm, char *err, size_t errlen)
 {
     memset(vm, 0, sizeof(*vm));
     vm->kvm_fd = vm->vm_fd = vm->gic_fd = -1;
     vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (vm->kvm_fd < 0)
-        return kvm_error("open /dev/kvm");
+        return kvm_error(err, errlen, "open /dev/kvm");
     int api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
     if (api != KVM_API_VERSION) {
-        fprintf(stderr, "pscivm: KVM_GET_API_VERSION: %d, expected %d\n", api, KVM_API_VERSION);
+        snprintf(err, errlen, "KVM_GET_API_VERSION: %d, expected %d", api, KVM_API_VERSION);
         kvm_vm_release(vm);
         return -EINVAL;
     }
     vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
     if (vm->vm_fd < 0) {
-        int err = kvm_error("KVM_CREATE_VM");
+        int rc = kvm_error(err, errlen, "KVM_CREATE_VM");
         kvm_vm_release(vm);
-        return err;
+        return rc;
     }
     vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (vm->run_size < (long)sizeof(struct kvm_run)) {
-        int err = kvm_error("KVM_GET_VCPU_MMAP_SIZE");
+        int rc = kvm_error(err, errlen, "KVM_GET_VCPU_MMAP_SIZE");
         kvm_vm_release(vm);
-        return err;
+        return rc;
     }
     return 0;
 }
@@ -77,7 +77,8 @@ void kvm_vm_release(struct kvm_vm *vm)
     vm->gic_fd = vm->vm_fd = vm->kvm_fd = -1;
 }
 
-int kvm_vm_set_memory(struct kvm_vm *vm, uint64_t gpa, uint64_t size, void *host)
+int kvm_vm_set_memory(struct kvm_vm *vm, uint64_t gpa, uint64_t size, void *host, char *err,
+                      size_t errlen)
 {
     struct kvm_userspace_memory_region region = {
         .slot = 0,
@@ -86,7 +87,7 @@ int kvm_vm_set_memory(struct kvm_vm *vm, uint64_t gpa, uint64_t size, void *host
         .userspace_addr = (uint64_t)(uintptr_t)host,
     };
     if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
-        return kvm_error("KVM_SET_USER_MEMORY_REGION(0x%llx, %llu MiB)",
+        return kvm_error(err, errlen, "KVM_SET_USER_MEMORY_REGION(0x%llx, %llu MiB)",
                          (unsigned long long)gpa, (unsigned long long)(size >> 20));
     return 0;
 }
@@ -97,11 +98,11 @@ int kvm_vcpu_reset(struct kvm_vm *vm, unsigned int index, bool power_off)
     if (power_off)
         init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
     if (ioctl(vm->vcpus[index].fd, KVM_ARM_VCPU_INIT, &init) < 0)
-        return kvm_error("KVM_ARM_VCPU_INIT on vCPU %u", index);
+        return -errno;
     return 0;
 }
 
-int kvm_vm_create_vcpus(struct kvm_vm *vm, unsigned int n)
+int kvm_vm_create_vcpus(struct kvm_vm *vm, unsigned int n, char *err, size_t errlen)
 {
     vm->vcpus = calloc(n, sizeof(*vm->vcpus));
     if (!vm->vcpus)
@@ -110,7 +111,7 @@ int kvm_vm_create_vcpus(struct kvm_vm *vm, unsigned int n)
         vm->vcpus[i].fd = -1;
     vm->nr_vcpus = n;
     if (ioctl(vm->vm_fd, KVM_ARM_PREFERRED_TARGET, &vm->init) < 0)
-        return kvm_error("KVM_ARM_PREFERRED_TARGET");
+        return kvm_error(err, errlen, "KVM_ARM_PREFERRED_TARGET");
     memset(vm->init.features, 0, sizeof(vm->init.features));
     vm->init.features[0] = 1u << KVM_ARM_VCPU_PSCI_0_2;
     for (unsigned int i = 0; i < n; i++) {
@@ -118,56 +119,61 @@ int kvm_vm_create_vcpus(struct kvm_vm *vm, unsigned int n)
         v->index = i;
         v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
         if (v->fd < 0)
-            return kvm_error("KVM_CREATE_VCPU %u", i);
+            return kvm_error(err, errlen, "KVM_CREATE_VCPU %u", i);
         void *run = mmap(NULL, (size_t)vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
         if (run == MAP_FAILED)
-            return kvm_error("mmap kvm_run of vCPU %u", i);
+            return kvm_error(err, errlen, "mmap kvm_run of vCPU %u", i);
         v->run = run;
-        int err = kvm_vcpu_reset(vm, i, i != 0);
-        if (err)
-            return err;
+        int rc = kvm_vcpu_reset(vm, i, i != 0);
+        if (rc) {
+            snprintf(err, errlen, "KVM_ARM_VCPU_INIT on vCPU %u: %s", i, strerror(-rc));
+            return rc;
+        }
         uint64_t mpidr;
-        err = kvm_vcpu_get_reg(vm, i, KVM_REG_MPIDR_EL1, &mpidr);
-        if (err)
-            return err;
+        rc = kvm_vcpu_get_reg(vm, i, KVM_REG_MPIDR_EL1, &mpidr);
+        if (rc) {
+            snprintf(err, errlen, "reading MPIDR_EL1 of vCPU %u: %s", i, strerror(-rc));
+            return rc;
+        }
         v->mpidr = mpidr & 0xff00ffffffULL;
     }
     return 0;
 }
 
 static int kvm_device_attr(int fd, unsigned long req, uint32_t group, uint64_t attr, void *addr,
-                           const char *what)
+                           const char *what, char *err, size_t errlen)
 {
     struct kvm_device_attr a = {.group = group, .attr = attr, .addr = (uint64_t)(uintptr_t)addr};
     if (ioctl(fd, req, &a) < 0)
-        return kvm_error("%s", what);
+        return kvm_error(err, errlen, "%s", what);
     return 0;
 }
 
-int kvm_vm_create_gic(struct kvm_vm *vm, unsigned int nr_irqs)
+int kvm_vm_create_gic(struct kvm_vm *vm, uint64_t dist, uint64_t redist, unsigned int nr_irqs,
+                      char *err, size_t errlen)
 {
     struct kvm_create_device dev = {.type = KVM_DEV_TYPE_ARM_VGIC_V3};
     if (ioctl(vm->vm_fd, KVM_CREATE_DEVICE, &dev) < 0)
-        return kvm_error("KVM_CREATE_DEVICE(vGICv3)");
+        return kvm_error(err, errlen, "KVM_CREATE_DEVICE(vGICv3)");
     vm->gic_fd = (int)dev.fd;
-    uint64_t dist = MEMMAP_GICD_BASE, redist = MEMMAP_GICR_BASE;
     uint32_t nr = nr_irqs;
-    int err = kvm_device_attr(vm->gic_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ADDR,
-                              KVM_VGIC_V3_ADDR_TYPE_DIST, &dist, "vGICv3 distributor address");
-    if (!err)
-        err = kvm_device_attr(vm->gic_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ADDR,
-                              KVM_VGIC_V3_ADDR_TYPE_REDIST, &redist,
-                              "vGICv3 redistributor address");
-    if (!err)
-        err = kvm_device_attr(vm->gic_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0,
-                              &nr, "vGICv3 NR_IRQS");
-    return err;
+    int rc = kvm_device_attr(vm->gic_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ADDR,
+                             KVM_VGIC_V3_ADDR_TYPE_DIST, &dist, "vGICv3 distributor address",
+                             err, errlen);
+    if (!rc)
+        rc = kvm_device_attr(vm->gic_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ADDR,
+                             KVM_VGIC_V3_ADDR_TYPE_REDIST, &redist,
+                             "vGICv3 redistributor address", err, errlen);
+    if (!rc)
+        rc = kvm_device_attr(vm->gic_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0,
+                             &nr, "vGICv3 NR_IRQS", err, errlen);
+    return rc;
 }
 
-int kvm_vm_init_gic(struct kvm_vm *vm)
+int kvm_vm_init_gic(struct kvm_vm *vm, char *err, size_t errlen)
 {
     return kvm_device_attr(vm->gic_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_CTRL,
-                           KVM_DEV_ARM_VGIC_CTRL_INIT, NULL, "vGICv3 CTRL_INIT");
+                           KVM_DEV_ARM_VGIC_CTRL_INIT, NULL, "vGICv3 CTRL_INIT", err, errlen);
 }
 
 bool kvm_vm_has_smccc_filter(struct kvm_vm *vm)
@@ -176,7 +182,7 @@ bool kvm_vm_has_smccc_filter(struct kvm_vm *vm)
     return ioctl(vm->vm_fd, KVM_HAS_DEVICE_ATTR, &a) == 0;
 }
 
-int kvm_vm_forward_smccc(struct kvm_vm *vm, uint32_t base, uint32_t nr)
+int kvm_vm_forward_smccc(struct kvm_vm *vm, uint32_t base, uint32_t nr, char *err, size_t errlen)
 {
     struct kvm_smccc_filter f = {
         .base = base, .nr_functions = nr, .action = KVM_SMCCC_FILTER_FWD_TO_USER,
@@ -184,7 +190,7 @@ int kvm_vm_forward_smccc(struct kvm_vm *vm, uint32_t base, uint32_t nr)
     char what[80];
     snprintf(what, sizeof(what), "SMCCC filter [0x%08x, +0x%x) -> user", base, nr);
     return kvm_device_attr(vm->vm_fd, KVM_SET_DEVICE_ATTR, KVM_ARM_VM_SMCCC_CTRL,
-                           KVM_ARM_VM_SMCCC_FILTER, &f, what);
+                           KVM_ARM_VM_SMCCC_FILTER, &f, what, err, errlen);
 }
 
 int kvm_vm_get_psci_version(struct kvm_vm *vm, uint64_t *version)
@@ -197,11 +203,11 @@ int kvm_vm_set_psci_version(struct kvm_vm *vm, uint64_t version)
     return kvm_vcpu_set_reg(vm, 0, KVM_REG_ARM_PSCI_VERSION, version);
 }
 
-int kvm_vm_enable_system_suspend(struct kvm_vm *vm)
+int kvm_vm_enable_system_suspend(struct kvm_vm *vm, char *err, size_t errlen)
 {
     struct kvm_enable_cap cap = {.cap = KVM_CAP_ARM_SYSTEM_SUSPEND};
     if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
-        return kvm_error("KVM_ENABLE_CAP(KVM_CAP_ARM_SYSTEM_SUSPEND)");
+        return kvm_error(err, errlen, "KVM_ENABLE_CAP(KVM_CAP_ARM_SYSTEM_SUSPEND)");
     return 0;
 }
 
@@ -220,7 +226,7 @@ int kvm_vcpu_inject_dabt(struct kvm_vm *vm, unsigned int index)
     memset(&ev, 0, sizeof(ev));
     ev.exception.ext_dabt_pending = 1;
     if (ioctl(vm->vcpus[index].fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
-        return kvm_error("KVM_SET_VCPU_EVENTS(external data abort) on vCPU %u", index);
+        return -errno;
     return 0;
 }
 
@@ -231,7 +237,7 @@ int kvm_vm_irq_line(struct kvm_vm *vm, unsigned int spi, bool level)
         .level = level,
     };
     if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-        return kvm_error("KVM_IRQ_LINE(SPI %u, %d)", spi, level);
+        return -errno;
     return 0;
 }
 
@@ -239,7 +245,7 @@ int kvm_vcpu_get_reg(struct kvm_vm *vm, unsigned int index, uint64_t id, uint64_
 {
     struct kvm_one_reg reg = {.id = id, .addr = (uint64_t)(uintptr_t)value};
     if (ioctl(vm->vcpus[index].fd, KVM_GET_ONE_REG, &reg) < 0)
-        return kvm_error("KVM_GET_ONE_REG(0x%llx) on vCPU %u", (unsigned long long)id, index);
+        return -errno;
     return 0;
 }
 
@@ -247,7 +253,7 @@ int kvm_vcpu_set_reg(struct kvm_vm *vm, unsigned int index, uint64_t id, uint64_
 {
     struct kvm_one_reg reg = {.id = id, .addr = (uint64_t)(uintptr_t)&value};
     if (ioctl(vm->vcpus[index].fd, KVM_SET_ONE_REG, &reg) < 0)
-        return kvm_error("KVM_SET_ONE_REG(0x%llx) on vCPU %u", (unsigned long long)id, index);
+        return -errno;
     return 0;
 }
 
@@ -255,7 +261,7 @@ int kvm_vcpu_get_mp_state(struct kvm_vm *vm, unsigned int index, uint32_t *state
 {
     struct kvm_mp_state mp;
     if (ioctl(vm->vcpus[index].fd, KVM_GET_MP_STATE, &mp) < 0)
-        return kvm_error("KVM_GET_MP_STATE on vCPU %u", index);
+        return -errno;
     *state = mp.mp_state;
     return 0;
 }
@@ -264,7 +270,7 @@ int kvm_vcpu_set_mp_state(struct kvm_vm *vm, unsigned int index, uint32_t state)
 {
     struct kvm_mp_state mp = {.mp_state = state};
     if (ioctl(vm->vcpus[index].fd, KVM_SET_MP_STATE, &mp) < 0)
-        return kvm_error("KVM_SET_MP_STATE(%u) on vCPU %u", state, index);
+        return -errno;
     return 0;
 }
 
@@ -288,5 +294,5 @@ int kvm_vcpu_run(struct kvm_vm *vm, unsigned int index)
         return 0;
     if (errno == EINTR || errno == EAGAIN)
         return -EINTR;
-    return kvm_error("KVM_RUN on vCPU %u", index);
+    return -errno;
 }

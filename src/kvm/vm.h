@@ -1,11 +1,13 @@
 /* vm.h — thin, error-reporting wrappers over the KVM/arm64 ioctls pscivm uses: one VM with one
  * RAM slot, vCPUs with their kvm_run pages, an in-kernel vGICv3, the SMCCC filter, the PSCI
- * version register, MP states and core registers. Every failure is printed to stderr naming the
- * operation, the object and errno, and returned as a negative errno. No policy lives here. */
+ * version register, MP states and core registers. Errors are returned as a negative errno; the
+ * build-time functions also write a message naming the operation, the object and errno into
+ * the caller's `err` buffer. Nothing here prints, and no policy lives here. */
 #ifndef PSCIVM_KVM_VM_H
 #define PSCIVM_KVM_VM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kvm/compat.h"
@@ -36,23 +38,27 @@ struct kvm_vm {
 #define PSTATE_EL1H_DAIF 0x3c5ULL
 
 /* Open /dev/kvm, create the VM (default 40-bit IPA), map nothing yet. */
-int kvm_vm_init(struct kvm_vm *vm);
+int kvm_vm_init(struct kvm_vm *vm, char *err, size_t errlen);
 void kvm_vm_release(struct kvm_vm *vm);
 
-int kvm_vm_set_memory(struct kvm_vm *vm, uint64_t gpa, uint64_t size, void *host);
+int kvm_vm_set_memory(struct kvm_vm *vm, uint64_t gpa, uint64_t size, void *host, char *err,
+                      size_t errlen);
 /* Create n vCPUs, map their kvm_run, KVM_ARM_VCPU_INIT them (PSCI 0.2 feature; secondaries
  * with POWER_OFF) and read their MPIDR. */
-int kvm_vm_create_vcpus(struct kvm_vm *vm, unsigned int n);
-/* vGICv3 at the memmap.h addresses with nr_irqs interrupts; call after the vCPUs exist. */
-int kvm_vm_create_gic(struct kvm_vm *vm, unsigned int nr_irqs);
-int kvm_vm_init_gic(struct kvm_vm *vm);
+int kvm_vm_create_vcpus(struct kvm_vm *vm, unsigned int n, char *err, size_t errlen);
+/* vGICv3 with its distributor and redistributor regions at the given guest addresses and
+ * nr_irqs interrupts; call after the vCPUs exist. */
+int kvm_vm_create_gic(struct kvm_vm *vm, uint64_t dist, uint64_t redist, unsigned int nr_irqs,
+                      char *err, size_t errlen);
+int kvm_vm_init_gic(struct kvm_vm *vm, char *err, size_t errlen);
 
 bool kvm_vm_has_smccc_filter(struct kvm_vm *vm);
 /* Forward [base, base + nr) to userspace (KVM_EXIT_HYPERCALL). */
-int kvm_vm_forward_smccc(struct kvm_vm *vm, uint32_t base, uint32_t nr);
+int kvm_vm_forward_smccc(struct kvm_vm *vm, uint32_t base, uint32_t nr, char *err,
+                         size_t errlen);
 int kvm_vm_get_psci_version(struct kvm_vm *vm, uint64_t *version);
 int kvm_vm_set_psci_version(struct kvm_vm *vm, uint64_t version);
-int kvm_vm_enable_system_suspend(struct kvm_vm *vm);
+int kvm_vm_enable_system_suspend(struct kvm_vm *vm, char *err, size_t errlen);
 /* Ask KVM to report data aborts without a valid syndrome (KVM_EXIT_ARM_NISV) instead of
  * failing KVM_RUN; returns 0 or -errno (not reported: optional). */
 int kvm_vm_enable_nisv_to_user(struct kvm_vm *vm);
@@ -70,7 +76,7 @@ int kvm_vcpu_set_reg(struct kvm_vm *vm, unsigned int index, uint64_t id, uint64_
 int kvm_vcpu_get_mp_state(struct kvm_vm *vm, unsigned int index, uint32_t *state);
 int kvm_vcpu_set_mp_state(struct kvm_vm *vm, unsigned int index, uint32_t state);
 /* One KVM_RUN: 0 on an exit, -EINTR when interrupted (signal / immediate_exit), else -errno
- * (reported). */
+ * (no message). */
 int kvm_vcpu_run(struct kvm_vm *vm, unsigned int index);
 
 #endif

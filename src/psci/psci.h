@@ -234,6 +234,17 @@ int psci_find_vcpu(const struct psci_machine *m, uint64_t mpidr);
  * IDs count: SMCCC_VERSION and other non-PSCI IDs give false. */
 bool psci_function_offered(const struct psci_machine *m, uint32_t function_id);
 
+/* The SMCCC function-ID ranges of PSCI (SMC32 and SMC64), which a backend forwards to the
+ * core (KVM's SMCCC filter). */
+struct psci_fid_range {
+    uint32_t base;
+    uint32_t nr;
+};
+#define PSCI_NR_FID_RANGES 2
+extern const struct psci_fid_range psci_fid_ranges[PSCI_NR_FID_RANGES];
+/* True for CPU_ON's SMC32 and SMC64 IDs (the backend reports refused CPU_ONs as events). */
+bool psci_fid_is_cpu_on(uint32_t function_id);
+
 /* Check every invariant of the state machine. Returns 0, or -EUCLEAN and (if non-NULL) a static
  * description of the first violation in *why. Used by the tests after every call. */
 int psci_machine_check(const struct psci_machine *m, const char **why);

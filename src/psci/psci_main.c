@@ -62,6 +62,16 @@ bool psci_fid_offered(const struct psci_machine *m, uint32_t fid, bool aarch32)
     return d->has_smc32;
 }
 
+const struct psci_fid_range psci_fid_ranges[PSCI_NR_FID_RANGES] = {
+    {PSCI_FN(0), PSCI_FN_NUM_MASK + 1},
+    {PSCI_FN64(0), PSCI_FN_NUM_MASK + 1},
+};
+
+bool psci_fid_is_cpu_on(uint32_t function_id)
+{
+    return function_id == PSCI_FN(PSCI_FN_CPU_ON) || function_id == PSCI_FN64(PSCI_FN_CPU_ON);
+}
+
 bool psci_function_offered(const struct psci_machine *m, uint32_t function_id)
 {
     if (m == NULL)

@@ -1,8 +1,8 @@
 /* cmd_run.c — `pscivm run`: parse the command line (run_options.c), then build and run the
- * machine (src/kvm/machine.c). Returns the process exit status (exit_status.h). */
+ * machine on KVM (src/machine/host.c). Returns the process exit status (exit_status.h). */
 #include <stdio.h>
 
-#include "kvm/machine.h"
+#include "machine/host.h"
 #include "vmm/commands.h"
 #include "vmm/exit_status.h"
 #include "vmm/run_options.h"
@@ -19,5 +19,5 @@ int cmd_run(int argc, char **argv)
         fputs(run_options_usage, stdout);
         return 0;
     }
-    return machine_run_options(&opts);
+    return host_run(&opts);
 }

@@ -33,6 +33,8 @@ const char run_options_usage[] =
     "                          mode, Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A), nothing, or output\n"
     "                          appended to PATH\n"
     "  --cpus N                number of vCPUs, 1..123 (default 1)\n"
+    "  --max-cpus M            the device tree describes M vCPUs (cpus..M-1 not plugged: their\n"
+    "                          PSCI CPU_ON is refused until QMP cpu-plug); needs user mode\n"
     "  --mem MiB               guest RAM size, 16..65536 (default 128)\n"
     "  --psci VERSION          PSCI version the guest sees: 0.2, 1.0, 1.1, 1.2, 1.3 (default 1.3)\n"
     "  --psci-mode MODE        auto (default): user if the host has KVM's SMCCC filter, else kernel\n"
@@ -48,6 +50,9 @@ const char run_options_usage[] =
     "  --cmdline STR           /chosen/bootargs of the device tree (the kernel command line;\n"
     "                          default with --kernel: \"console=ttyS0 earlycon\")\n"
     "  --timeout SECONDS       stop the guest after SECONDS (exit 5)\n"
+    "  --qmp PATH              listen on the Unix socket PATH for QMP clients (mode 0600; see\n"
+    "                          'pscivm ctl --help' and docs/run.md): query-status, stop, cont,\n"
+    "                          system_reset, system_powerdown, system_wakeup, quit, cpu-plug ...\n"
     "\n"
     "memory map (guest physical; docs/memory-map.md):\n"
     "  0x08000000  GICv3 distributor (64 KiB)\n"
@@ -134,7 +139,7 @@ static int parse_deny_list(struct run_options *opts, const char *list, char *err
 enum {
     OPT_PAYLOAD = 256, OPT_CPUS, OPT_MEM, OPT_PSCI, OPT_MODE, OPT_EVENTS, OPT_ON_RESET,
     OPT_ON_SUSPEND, OPT_TIMEOUT, OPT_CMDLINE, OPT_HELP, OPT_KERNEL, OPT_INITRD, OPT_DISK,
-    OPT_CONSOLE, OPT_DENY_CPU_ON,
+    OPT_CONSOLE, OPT_DENY_CPU_ON, OPT_QMP, OPT_MAX_CPUS,
 };
 
 static const struct option long_options[] = {
@@ -154,6 +159,8 @@ static const struct option long_options[] = {
     {"disk", required_argument, NULL, OPT_DISK},
     {"console", required_argument, NULL, OPT_CONSOLE},
     {"deny-cpu-on", required_argument, NULL, OPT_DENY_CPU_ON},
+    {"qmp", required_argument, NULL, OPT_QMP},
+    {"max-cpus", required_argument, NULL, OPT_MAX_CPUS},
     {NULL, 0, NULL, 0},
 };
 
@@ -268,6 +275,17 @@ int run_options_parse(struct run_options *opts, int argc, char **argv, char *err
             if (parse_deny_list(opts, optarg, err, err_size))
                 return -EINVAL;
             break;
+        case OPT_QMP:
+            if (!*optarg)
+                return fail(err, err_size, "--qmp: empty socket path");
+            opts->qmp = optarg;
+            break;
+        case OPT_MAX_CPUS:
+            if (parse_uint(optarg, 1, MEMMAP_MAX_VCPUS, &v))
+                return fail(err, err_size, "--max-cpus: '%s' is not a number from 1 to %d",
+                            optarg, MEMMAP_MAX_VCPUS);
+            opts->max_cpus = (unsigned int)v;
+            break;
         case 'h':
         case OPT_HELP:
             opts->help = true;
@@ -286,6 +304,15 @@ int run_options_parse(struct run_options *opts, int argc, char **argv, char *err
         return fail(err, err_size, "--payload and --kernel exclude each other");
     if (opts->initrd && !opts->kernel)
         return fail(err, err_size, "--initrd needs --kernel");
+    if (opts->max_cpus && opts->max_cpus < opts->cpus)
+        return fail(err, err_size, "--max-cpus %u is below --cpus %u", opts->max_cpus,
+                    opts->cpus);
+    if (opts->max_cpus > opts->cpus && opts->mode == PSCI_MODE_KERNEL)
+        return fail(err, err_size, "--max-cpus needs user mode: KVM's in-kernel PSCI answers "
+                    "CPU_ON itself, so pscivm cannot keep vCPUs unplugged (use --psci-mode user "
+                    "or auto)");
+    if (!opts->max_cpus)
+        opts->max_cpus = opts->cpus;
     for (unsigned int i = 0; i < opts->nr_deny_cpu_on; i++)
         if (opts->deny_cpu_on[i] >= opts->cpus)
             return fail(err, err_size, "--deny-cpu-on: vCPU %u does not exist (--cpus %u: "

@@ -60,6 +60,9 @@ struct run_options {
      * each in 1 .. cpus-1, no duplicates. */
     unsigned int deny_cpu_on[MEMMAP_MAX_VCPUS];
     unsigned int nr_deny_cpu_on;
+    const char *qmp;           /* --qmp PATH: QMP control socket (NULL: none) */
+    unsigned int max_cpus;     /* --max-cpus M (>= cpus; vCPUs cpus..M-1 start unplugged);
+                                  after parsing always set (= cpus without the option) */
     bool help;                 /* --help given: print run_options_usage and exit 0 */
 };
 

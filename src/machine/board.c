@@ -1,0 +1,226 @@
+/* board.c — the machine's devices and console: the 16550A UART (console), one virtio-blk per
+ * --disk in virtio-mmio slots 0.., their interrupt lines (which also name the wake source of a
+ * suspended guest), queue notifications without exits where the backend offers them, and the
+ * host side of the console (stdout / file / none, stdin with Ctrl-A x). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "machine/machine.h"
+#include "vmm/exit_status.h"
+#include "vmm/memmap.h"
+
+static int board_irq_set(void *opaque, unsigned int spi, bool level)
+{
+    struct machine *m = opaque;
+    if (level) {
+        unsigned int none = BOARD_NO_SPI;
+        __atomic_compare_exchange_n(&m->wake_spi, &none, spi, false, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST);
+    }
+    return m->hv.ops->irq_line(m->hv.opaque, spi, level);
+}
+
+const char *board_irq_source_name(const struct machine *m, unsigned int spi)
+{
+    (void)m;
+    if (spi == BOARD_NO_SPI)
+        return "timer";
+    if (spi == MEMMAP_UART_SPI)
+        return "console";
+    if (spi == MEMMAP_RTC_SPI)
+        return "rtc";
+    if (spi >= MEMMAP_VIRTIO_SPI_BASE && spi < MEMMAP_VIRTIO_SPI_BASE + m->nr_disks_ready)
+        return "disk";
+    if (spi >= MEMMAP_VIRTIO_SPI_BASE && spi < MEMMAP_VIRTIO_SPI_BASE + MEMMAP_VIRTIO_SLOTS)
+        return "input";
+    return "other";
+}
+
+/* ---- console output -------------------------------------------------------------------------- */
+
+static void console_flush_locked(struct machine *m)
+{
+    size_t off = 0;
+    while (off < m->console_len && m->console_fd >= 0) {
+        ssize_t n = write(m->console_fd, m->console_buf + off, m->console_len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* stdout gone: drop console output, the guest keeps running */
+        off += (size_t)n;
+    }
+    m->console_len = 0;
+}
+
+/* UART transmit sink (called with the UART's lock held, which serialises the buffer). */
+static void console_tx(void *opaque, uint8_t byte)
+{
+    struct machine *m = opaque;
+    m->console_buf[m->console_len++] = (char)byte;
+    if (!m->console_line_buffered || byte == '\n' || m->console_len == sizeof(m->console_buf))
+        console_flush_locked(m);
+}
+
+void board_console_flush(struct machine *m)
+{
+    if (!m->uart_ready)
+        return;
+    pthread_mutex_lock(&m->uart.lock);
+    console_flush_locked(m);
+    pthread_mutex_unlock(&m->uart.lock);
+}
+
+/* Console input (console.c's reader thread) goes to the UART's receive FIFO. */
+static size_t console_rx(void *opaque, const uint8_t *buf, size_t n)
+{
+    struct machine *m = opaque;
+    return uart16550_receive(&m->uart, buf, n);
+}
+
+static void console_quit(void *opaque)
+{
+    struct machine *m = opaque;
+    machine_request_stop(m, false, PSCIVM_EXIT_SIGNAL, "console escape (Ctrl-A x)");
+}
+
+int board_console_open(struct machine *m, char *err, size_t errlen)
+{
+    switch (m->opts.console) {
+    case CONSOLE_NONE:
+        m->console_fd = -1;
+        return 0;
+    case CONSOLE_FILE:
+        m->console_fd = open(m->opts.console_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                             0644);
+        if (m->console_fd < 0) {
+            int e = errno;
+            snprintf(err, errlen, "--console %s: cannot open: %s", m->opts.console_path,
+                     strerror(e));
+            return -e;
+        }
+        return 0;
+    case CONSOLE_STDIO:
+        break;
+    }
+    m->console_fd = STDOUT_FILENO;
+    int rc = console_init(&m->console, STDIN_FILENO, STDERR_FILENO, err, errlen);
+    if (rc)
+        return rc;
+    m->console_ready = true;
+    return 0;
+}
+
+int board_console_start(struct machine *m, char *err, size_t errlen)
+{
+    if (!m->console_ready)
+        return 0;
+    struct console_sink sink = {.rx = console_rx, .quit = console_quit, .opaque = m};
+    return console_start(&m->console, &sink, err, errlen);
+}
+
+/* ---- devices ----------------------------------------------------------------------------------- */
+
+static void disk_notify(void *opaque)
+{
+    virtio_mmio_notify(opaque, 0);
+}
+
+/* One virtio-blk device per --disk, in virtio-mmio slot order (slot n: MEMMAP_VIRTIO_BASE +
+ * n * stride, SPI 16 + n). The guest sees them as /dev/vda, vdb ... in --disk order. */
+static int setup_disks(struct machine *m, char *err, size_t errlen)
+{
+    if (!m->opts.nr_disks)
+        return 0;
+    m->disks = calloc(m->opts.nr_disks, sizeof(*m->disks));
+    if (!m->disks)
+        return -ENOMEM;
+    for (unsigned int i = 0; i < m->opts.nr_disks; i++) {
+        char *path;
+        bool ro;
+        char id[24];
+        int rc = virtio_blk_parse_spec(m->opts.disks[i], &path, &ro, err, errlen);
+        if (rc)
+            return rc;
+        snprintf(id, sizeof(id), "pscivm-disk%u", i);
+        struct irq_line irq = {.set = board_irq_set, .opaque = m,
+                               .spi = MEMMAP_VIRTIO_SPI_BASE + i};
+        rc = virtio_blk_init(&m->disks[i], path, ro, id, &m->mem, irq, err, errlen);
+        free(path);
+        if (rc)
+            return rc;
+        m->nr_disks_ready = i + 1;
+        uint64_t base = MEMMAP_VIRTIO_BASE + (uint64_t)i * MEMMAP_VIRTIO_STRIDE;
+        rc = bus_register(&m->bus, base, VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
+                          &m->disks[i].transport, "virtio-blk");
+        if (rc) {
+            snprintf(err, errlen, "registering virtio-blk %u at 0x%llx: %s", i,
+                     (unsigned long long)base, strerror(-rc));
+            return rc;
+        }
+        /* QueueNotify of queue 0 without an exit when the backend offers it (the MMIO path
+         * stays as the fallback: the bus still routes the register). */
+        if (m->hv.ops->notify_add)
+            m->hv.ops->notify_add(m->hv.opaque, base + VIRTIO_MMIO_QUEUE_NOTIFY, 0, disk_notify,
+                                  &m->disks[i].transport);
+    }
+    return 0;
+}
+
+int board_build(struct machine *m, char *err, size_t errlen)
+{
+    struct irq_line irq = {.set = board_irq_set, .opaque = m, .spi = MEMMAP_UART_SPI};
+    int rc = uart16550_init(&m->uart, &irq, console_tx, m);
+    if (rc) {
+        snprintf(err, errlen, "UART: %s", strerror(-rc));
+        return rc;
+    }
+    m->uart_ready = true;
+    rc = bus_register(&m->bus, MEMMAP_UART_BASE, MEMMAP_UART_SIZE, &uart16550_ops, &m->uart,
+                      "uart");
+    if (rc) {
+        snprintf(err, errlen, "registering the UART at 0x%llx: %s",
+                 (unsigned long long)MEMMAP_UART_BASE, strerror(-rc));
+        return rc;
+    }
+    return setup_disks(m, err, errlen);
+}
+
+void board_reset(struct machine *m)
+{
+    uart16550_reset(&m->uart);
+    for (unsigned int i = 0; i < m->nr_disks_ready; i++)
+        virtio_mmio_reset(&m->disks[i].transport);
+}
+
+int board_press_key(struct machine *m, enum board_key key, char *err, size_t errlen)
+{
+    (void)m;
+    (void)key;
+    snprintf(err, errlen, "this machine has no power button device");
+    return -ENODEV;
+}
+
+void board_release(struct machine *m)
+{
+    if (m->console_ready) { /* first: its reader thread feeds the UART */
+        console_release(&m->console);
+        m->console_ready = false;
+    }
+    if (m->uart_ready) {
+        board_console_flush(m);
+        uart16550_release(&m->uart);
+        m->uart_ready = false;
+    }
+    for (unsigned int i = 0; i < m->nr_disks_ready; i++)
+        virtio_blk_release(&m->disks[i]);
+    free(m->disks);
+    m->disks = NULL;
+    m->nr_disks_ready = 0;
+    if (m->opts.console == CONSOLE_FILE && m->console_fd >= 0)
+        close(m->console_fd);
+    m->console_fd = -1;
+}
