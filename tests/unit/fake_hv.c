@@ -1,0 +1,200 @@
+/* fake_hv.c — the scripted hypervisor of fake_hv.h. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "fake_hv.h"
+
+void fake_hv_init(struct fake_hv *f, unsigned int nr)
+{
+    memset(f, 0, sizeof(*f));
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->cond, NULL);
+    f->nr = nr;
+    for (unsigned int i = 0; i < nr; i++) {
+        f->mpidrs[i] = i;
+        f->v[i].mp = i == 0 ? HV_MP_RUNNABLE : HV_MP_STOPPED;
+    }
+}
+
+void fake_hv_release(struct fake_hv *f)
+{
+    pthread_cond_destroy(&f->cond);
+    pthread_mutex_destroy(&f->lock);
+}
+
+void fake_hv_queue(struct fake_hv *f, unsigned int i, const struct vm_exit *e)
+{
+    pthread_mutex_lock(&f->lock);
+    f->v[i].queue[f->v[i].tail++ % FAKE_MAX_EXITS] = *e;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+}
+
+bool fake_hv_wait_idle(struct fake_hv *f, unsigned int i, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&f->lock);
+    int rc = 0;
+    while (!(f->v[i].in_run && f->v[i].head == f->v[i].tail) && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&f->cond, &f->lock, &ts);
+    bool ok = f->v[i].in_run && f->v[i].head == f->v[i].tail;
+    pthread_mutex_unlock(&f->lock);
+    return ok;
+}
+
+static int f_run(void *hv, unsigned int i, struct vm_exit *e)
+{
+    struct fake_hv *f = hv;
+    struct fake_vcpu *v = &f->v[i];
+    pthread_mutex_lock(&f->lock);
+    v->runs++;
+    v->in_run = true;
+    pthread_cond_broadcast(&f->cond);
+    while (!v->kicked && v->head == v->tail)
+        pthread_cond_wait(&f->cond, &f->lock);
+    v->in_run = false;
+    int rc;
+    if (v->kicked) {
+        rc = -EINTR;
+    } else {
+        *e = v->queue[v->head++ % FAKE_MAX_EXITS];
+        rc = 0;
+    }
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
+static void f_kick(void *hv, unsigned int i)
+{
+    struct fake_hv *f = hv;
+    pthread_mutex_lock(&f->lock);
+    f->v[i].kicked = true;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void f_clear_kick(void *hv, unsigned int i)
+{
+    struct fake_hv *f = hv;
+    pthread_mutex_lock(&f->lock);
+    f->v[i].kicked = false;
+    pthread_mutex_unlock(&f->lock);
+}
+
+static int f_get_reg(void *hv, unsigned int i, enum hv_reg reg, uint64_t *value)
+{
+    struct fake_hv *f = hv;
+    pthread_mutex_lock(&f->lock);
+    *value = reg == HV_REG_CNTVCT ? f->counter++ : f->v[i].regs[reg];
+    pthread_mutex_unlock(&f->lock);
+    return (unsigned int)reg < 34 ? 0 : -EINVAL;
+}
+
+static int f_set_reg(void *hv, unsigned int i, enum hv_reg reg, uint64_t value)
+{
+    struct fake_hv *f = hv;
+    if ((unsigned int)reg >= 34)
+        return -EINVAL;
+    pthread_mutex_lock(&f->lock);
+    if (reg == HV_REG_CNTVCT)
+        f->counter = value;
+    else
+        f->v[i].regs[reg] = value;
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+static int f_get_mp(void *hv, unsigned int i, enum hv_mp_state *s)
+{
+    struct fake_hv *f = hv;
+    pthread_mutex_lock(&f->lock);
+    *s = f->v[i].mp;
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+static int f_set_mp(void *hv, unsigned int i, enum hv_mp_state s)
+{
+    struct fake_hv *f = hv;
+    pthread_mutex_lock(&f->lock);
+    f->v[i].mp = s;
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+static int f_reset(void *hv, unsigned int i, bool off)
+{
+    return f_set_mp(hv, i, off ? HV_MP_STOPPED : HV_MP_RUNNABLE);
+}
+
+static int f_start_at(void *hv, unsigned int i, uint64_t entry, uint64_t x0)
+{
+    struct fake_hv *f = hv;
+    pthread_mutex_lock(&f->lock);
+    f->v[i].starts++;
+    f->v[i].start_entry = entry;
+    f->v[i].start_x0 = x0;
+    f->v[i].regs[HV_REG_PC] = entry;
+    f->v[i].regs[0] = x0;
+    f->v[i].mp = HV_MP_RUNNABLE;
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+static int f_dabt(void *hv, unsigned int i)
+{
+    struct fake_hv *f = hv;
+    pthread_mutex_lock(&f->lock);
+    f->v[i].dabts++;
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+static int f_irq(void *hv, unsigned int spi, bool level)
+{
+    struct fake_hv *f = hv;
+    if (spi >= 128)
+        return -EINVAL;
+    pthread_mutex_lock(&f->lock);
+    f->irq_level[spi] = level;
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+static int f_stat(void *hv, unsigned int i, enum hv_stat stat, uint64_t *value)
+{
+    (void)hv;
+    (void)i;
+    (void)stat;
+    (void)value;
+    return -ENOENT;
+}
+
+static const struct hv_ops fake_ops = {
+    .vcpu_run = f_run,
+    .vcpu_kick = f_kick,
+    .vcpu_clear_kick = f_clear_kick,
+    .get_reg = f_get_reg,
+    .set_reg = f_set_reg,
+    .get_mp_state = f_get_mp,
+    .set_mp_state = f_set_mp,
+    .vcpu_reset = f_reset,
+    .vcpu_start_at = f_start_at,
+    .inject_dabt = f_dabt,
+    .irq_line = f_irq,
+    .stat_read = f_stat,
+};
+
+struct hv fake_hv_hv(struct fake_hv *f)
+{
+    return (struct hv){.ops = &fake_ops, .opaque = f, .nr_vcpus = f->nr, .mpidrs = f->mpidrs};
+}

@@ -1,0 +1,47 @@
+/* fake_hv.h — a scripted hypervisor behind hv.h for machine-layer tests: registers, MP states
+ * and injected aborts are recorded in memory; vcpu_run returns the exits a test queued for
+ * that vCPU, then blocks until a kick (-EINTR), like a guest that keeps running. */
+#ifndef PSCIVM_TEST_FAKE_HV_H
+#define PSCIVM_TEST_FAKE_HV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvm/hv.h"
+
+#define FAKE_MAX_VCPUS 8
+#define FAKE_MAX_EXITS 16
+
+struct fake_vcpu {
+    uint64_t regs[34];
+    enum hv_mp_state mp;
+    bool kicked;
+    unsigned int dabts;
+    unsigned int starts;
+    uint64_t start_entry, start_x0;
+    struct vm_exit queue[FAKE_MAX_EXITS];
+    unsigned int head, tail;
+    unsigned int runs;          /* vcpu_run calls */
+    bool in_run;                /* blocked inside vcpu_run */
+};
+
+struct fake_hv {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned int nr;
+    uint64_t mpidrs[FAKE_MAX_VCPUS];
+    struct fake_vcpu v[FAKE_MAX_VCPUS];
+    unsigned int irq_level[128];
+    uint64_t counter;           /* CNTVCT as last written/read */
+};
+
+void fake_hv_init(struct fake_hv *f, unsigned int nr);
+void fake_hv_release(struct fake_hv *f);
+struct hv fake_hv_hv(struct fake_hv *f);
+/* Queue an exit for vCPU i (returned by its next vcpu_run). */
+void fake_hv_queue(struct fake_hv *f, unsigned int i, const struct vm_exit *e);
+/* Wait until vCPU i's thread is blocked in vcpu_run with its queue empty (or timeout_ms). */
+bool fake_hv_wait_idle(struct fake_hv *f, unsigned int i, int timeout_ms);
+
+#endif

@@ -1,0 +1,399 @@
+/* test_machine.c — the machine layer above a scripted hypervisor (fake_hv): exit dispatch
+ * driven by synthetic exits (MMIO to the bus, forwarded PSCI calls, system events, undecodable
+ * accesses, failures), the lifecycle state machine and its invariant check, and the control
+ * operations QMP calls (pause/continue with real vCPU threads, plug/unplug, wake-up, quit). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <json-c/json.h>
+
+#include "fake_hv.h"
+#include "machine/machine.h"
+#include "vmm/exit_status.h"
+
+struct fixture {
+    struct fake_hv f;
+    struct machine m;
+    struct vm_control ctl;
+    uint64_t last_write;
+    uint64_t last_offset;
+    int calls;
+};
+
+static int rec_read(void *opaque, uint64_t offset, unsigned int size, uint64_t *value)
+{
+    struct fixture *fx = opaque;
+    (void)size;
+    fx->calls++;
+    fx->last_offset = offset;
+    *value = 0xabcd0000u + offset;
+    return 0;
+}
+
+static int rec_write(void *opaque, uint64_t offset, unsigned int size, uint64_t value)
+{
+    struct fixture *fx = opaque;
+    (void)size;
+    fx->calls++;
+    fx->last_offset = offset;
+    fx->last_write = value;
+    return 0;
+}
+
+static const struct bus_device_ops rec_ops = {.read = rec_read, .write = rec_write};
+
+/* A machine with the given `pscivm run` arguments on the fake hypervisor, not started. */
+static struct fixture *fixture_new(const char *const *args, unsigned int n)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    assert_non_null(fx);
+    char *argv[24];
+    argv[0] = (char *)"run";
+    for (unsigned int i = 0; i < n; i++)
+        argv[i + 1] = (char *)args[i];
+    struct run_options opts;
+    char err[256];
+    assert_int_equal(run_options_parse(&opts, (int)n + 1, argv, err, sizeof(err)), 0);
+    assert_int_equal(machine_init(&fx->m, &opts, err, sizeof(err)), 0);
+    struct machine *m = &fx->m;
+    m->mode = opts.mode == PSCI_MODE_KERNEL ? PSCI_MODE_KERNEL : PSCI_MODE_USER;
+    fake_hv_init(&fx->f, opts.max_cpus);
+    m->hv = fake_hv_hv(&fx->f);
+    assert_int_equal(machine_init_vcpus(m, err, sizeof(err)), 0);
+    assert_int_equal(power_setup_cores(m, err, sizeof(err)), 0);
+    assert_int_equal(bus_register(&m->bus, 0x09000000, 0x1000, &rec_ops, fx, "rec"), 0);
+    m->state = MACHINE_RUNNING;
+    m->vcpus[0].state = VCPU_RUNNING;
+    fx->ctl = machine_control(m);
+    return fx;
+}
+
+static void fixture_free(struct fixture *fx)
+{
+    machine_release(&fx->m);
+    fake_hv_release(&fx->f);
+    free(fx);
+}
+
+#define FIXTURE(...)                                                                       \
+    ({                                                                                     \
+        static const char *const a_[] = {__VA_ARGS__};                                     \
+        fixture_new(a_, sizeof(a_) / sizeof(a_[0]));                                       \
+    })
+
+static int dispatch(struct fixture *fx, unsigned int vcpu, const struct vm_exit *e)
+{
+    fx->m.vcpus[vcpu].exit = *e;
+    return exits_dispatch(&fx->m, &fx->m.vcpus[vcpu]);
+}
+
+static int hypercall(struct fixture *fx, unsigned int vcpu, uint32_t fid, uint64_t x1,
+                     uint64_t x2, uint64_t x3)
+{
+    fx->f.v[vcpu].regs[1] = x1;
+    fx->f.v[vcpu].regs[2] = x2;
+    fx->f.v[vcpu].regs[3] = x3;
+    struct vm_exit e = {.kind = VM_EXIT_HYPERCALL, .hypercall.function = fid};
+    return dispatch(fx, vcpu, &e);
+}
+
+static void check_invariants(struct fixture *fx)
+{
+    const char *why = NULL;
+    pthread_mutex_lock(&fx->m.lock);
+    int rc = machine_check_locked(&fx->m, &why);
+    pthread_mutex_unlock(&fx->m.lock);
+    if (rc)
+        fail_msg("invariant: %s", why);
+}
+
+/* ---- exit dispatch ---------------------------------------------------------------------- */
+
+static void test_exits__mmio_write_and_read_reach_the_device(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--psci-mode", "user");
+    struct vm_exit w = {.kind = VM_EXIT_MMIO,
+                        .mmio = {.addr = 0x09000010, .len = 4, .is_write = true}};
+    uint32_t val = 0x12345678;
+    memcpy(w.mmio.data, &val, 4);
+    assert_int_equal(dispatch(fx, 0, &w), 0);
+    assert_int_equal(fx->last_offset, 0x10);
+    assert_int_equal(fx->last_write, 0x12345678);
+    struct vm_exit r = {.kind = VM_EXIT_MMIO, .mmio = {.addr = 0x09000020, .len = 4}};
+    assert_int_equal(dispatch(fx, 0, &r), 0);
+    uint32_t got;
+    memcpy(&got, fx->m.vcpus[0].exit.mmio.data, 4);
+    assert_int_equal(got, 0xabcd0020u);
+    fixture_free(fx);
+}
+
+static void test_exits__unmapped_read_is_zero_and_harmless(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--psci-mode", "user");
+    struct vm_exit r = {.kind = VM_EXIT_MMIO, .mmio = {.addr = 0x0c000000, .len = 8}};
+    memset(r.mmio.data, 0xff, 8);
+    assert_int_equal(dispatch(fx, 0, &r), 0);
+    for (unsigned int i = 0; i < 8; i++)
+        assert_int_equal(fx->m.vcpus[0].exit.mmio.data[i], 0);
+    /* A bad size to a device: refused by the bus, logged, the guest goes on. */
+    struct vm_exit bad = {.kind = VM_EXIT_MMIO, .mmio = {.addr = 0x09000ffe, .len = 4}};
+    assert_int_equal(dispatch(fx, 0, &bad), 0);
+    assert_false(fx->m.stop);
+    fixture_free(fx);
+}
+
+static void test_exits__psci_version_answered_by_the_core(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--psci", "1.2", "--psci-mode", "user");
+    fx->f.v[0].regs[1] = 7; /* nonzero x1 is cleared on return */
+    assert_int_equal(hypercall(fx, 0, 0x84000000, 7, 0, 0), 0);
+    assert_int_equal(fx->f.v[0].regs[0], 0x10002);
+    assert_int_equal(fx->f.v[0].regs[1], 0);
+    check_invariants(fx);
+    fixture_free(fx);
+}
+
+static void test_exits__cpu_on_posts_a_start_to_the_target(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--cpus", "2", "--psci-mode", "user");
+    assert_int_equal(hypercall(fx, 0, 0xC4000003, 1, 0x40001000, 0x55), 0);
+    assert_int_equal(fx->f.v[0].regs[0], 0);
+    assert_true(fx->m.vcpus[1].start_pending);
+    assert_true(fx->m.vcpus[1].start_is_cpu_on);
+    assert_int_equal(fx->m.vcpus[1].start_entry, 0x40001000);
+    assert_int_equal(fx->m.vcpus[1].start_context, 0x55);
+    /* Again while ON_PENDING. */
+    assert_int_equal(hypercall(fx, 0, 0xC4000003, 1, 0x40001000, 0x55), 0);
+    assert_int_equal((int64_t)fx->f.v[0].regs[0], -5); /* ON_PENDING */
+    fixture_free(fx);
+}
+
+static void test_exits__cpu_on_of_unplugged_vcpu_is_denied(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--cpus", "2", "--max-cpus", "4",
+                                 "--psci", "1.3", "--psci-mode", "user");
+    assert_int_equal(fx->m.hv.nr_vcpus, 4);
+    assert_int_equal(hypercall(fx, 0, 0xC4000003, 3, 0x40001000, 0), 0);
+    assert_int_equal((int64_t)fx->f.v[0].regs[0], -3); /* DENIED */
+    assert_false(fx->m.vcpus[3].start_pending);
+    /* Below 1.2 the same refusal is INTERNAL_FAILURE. */
+    fixture_free(fx);
+    fx = FIXTURE("--payload", "x", "--cpus", "1", "--max-cpus", "2", "--psci", "1.1",
+                 "--psci-mode", "user");
+    assert_int_equal(hypercall(fx, 0, 0x84000003, 1, 0x40001000, 0), 0);
+    assert_int_equal((int32_t)fx->f.v[0].regs[0], -6);
+    fixture_free(fx);
+}
+
+static void test_exits__system_events_apply_the_policy(void **state)
+{
+    (void)state;
+    struct {
+        enum vm_system_event type;
+        bool flag;
+        bool restart;
+        int status;
+    } cases[] = {
+        {VM_SYSEV_SHUTDOWN, false, false, PSCIVM_EXIT_OFF},
+        {VM_SYSEV_SHUTDOWN, true, false, PSCIVM_EXIT_HIBERNATE},
+        {VM_SYSEV_RESET, false, true, PSCIVM_EXIT_RESET},
+        {VM_SYSEV_CRASH, false, false, PSCIVM_EXIT_GUEST_DEAD},
+    };
+    for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct fixture *fx = FIXTURE("--payload", "x", "--psci-mode", "kernel", "--psci", "1.1");
+        struct vm_exit e = {.kind = VM_EXIT_SYSTEM_EVENT};
+        e.system.type = cases[i].type;
+        e.system.psci_off2 = cases[i].flag;
+        assert_int_equal(dispatch(fx, 0, &e), 0);
+        assert_true(fx->m.stop);
+        assert_int_equal(fx->m.stop_restart, cases[i].restart);
+        assert_int_equal(fx->m.exit_status, cases[i].status);
+        assert_int_equal(fx->m.state, cases[i].restart ? MACHINE_RUNNING : MACHINE_STOPPED);
+        check_invariants(fx);
+        fixture_free(fx);
+    }
+}
+
+static void test_exits__reset2_reads_type_and_cookie(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--psci-mode", "kernel", "--psci", "1.1",
+                                 "--on-reset", "exit");
+    fx->f.v[0].regs[1] = 0x80000001;
+    fx->f.v[0].regs[2] = 0xc00c1e;
+    struct vm_exit e = {.kind = VM_EXIT_SYSTEM_EVENT};
+    e.system.type = VM_SYSEV_RESET;
+    e.system.psci_reset2 = true;
+    assert_int_equal(dispatch(fx, 0, &e), 0);
+    assert_int_equal(fx->m.exit_status, PSCIVM_EXIT_RESET);
+    assert_string_equal(fx->m.exit_reason, "system_reset2");
+    fixture_free(fx);
+}
+
+static void test_exits__undecodable_access_injects_an_abort(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--psci-mode", "user");
+    struct vm_exit e = {.kind = VM_EXIT_NISV, .nisv.ipa = 0x0a000000};
+    assert_int_equal(dispatch(fx, 0, &e), 0);
+    assert_int_equal(fx->f.v[0].dabts, 1);
+    assert_false(fx->m.stop);
+    fixture_free(fx);
+}
+
+static void test_exits__failures_are_errors(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--psci-mode", "kernel", "--psci", "1.1");
+    struct vm_exit fail = {.kind = VM_EXIT_FAIL, .fail = {.code = 1, .raw_reason = 9}};
+    assert_int_equal(dispatch(fx, 0, &fail), -EIO);
+    struct vm_exit unk = {.kind = VM_EXIT_UNKNOWN};
+    assert_int_equal(dispatch(fx, 0, &unk), -EPROTO);
+    /* A forwarded hypercall cannot happen in kernel mode: a protocol error, not a crash. */
+    assert_int_equal(hypercall(fx, 0, 0x84000000, 0, 0, 0), -EPROTO);
+    fixture_free(fx);
+}
+
+/* ---- lifecycle and control ---------------------------------------------------------------- */
+
+static void test_lifecycle__invariant_check_catches_bad_states(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--cpus", "2", "--psci-mode", "user");
+    const char *why;
+    check_invariants(fx);
+    fx->m.state = MACHINE_PAUSED; /* without the control pause */
+    assert_int_equal(machine_check_locked(&fx->m, &why), -EUCLEAN);
+    fx->m.state = MACHINE_STOPPED; /* without a stop request */
+    assert_int_equal(machine_check_locked(&fx->m, &why), -EUCLEAN);
+    fx->m.state = MACHINE_RUNNING;
+    fx->m.vcpus[1].state = VCPU_RUNNING; /* the core sees vCPU 1 OFF */
+    assert_int_equal(machine_check_locked(&fx->m, &why), -EUCLEAN);
+    fx->m.vcpus[1].state = VCPU_PARKED;
+    fx->m.pause_holder = 7;
+    assert_int_equal(machine_check_locked(&fx->m, &why), -EUCLEAN);
+    fx->m.pause_holder = PAUSE_NOBODY;
+    check_invariants(fx);
+    fixture_free(fx);
+}
+
+static void test_control__stop_and_cont_with_running_threads(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--cpus", "3", "--psci-mode", "user");
+    struct machine *m = &fx->m;
+    m->vcpus[0].state = VCPU_PARKED;
+    m->vcpus[0].start_pending = true;
+    m->vcpus[0].start_entry = 0x40000000;
+    assert_int_equal(vcpus_start_threads(m), 0);
+    assert_true(fake_hv_wait_idle(&fx->f, 0, 5000));
+    assert_int_equal(fx->ctl.ops->status(m), VM_STATUS_RUNNING);
+    char err[256];
+    fx->f.counter = 1000;
+    assert_int_equal(fx->ctl.ops->stop(m, err, sizeof(err)), 0);
+    assert_int_equal(fx->ctl.ops->status(m), VM_STATUS_PAUSED);
+    pthread_mutex_lock(&m->lock);
+    assert_int_equal(m->paused, 3); /* the running vCPU and both parked ones */
+    assert_true(m->counter_saved);
+    uint64_t frozen = m->counter_at_pause;
+    pthread_mutex_unlock(&m->lock);
+    check_invariants(fx);
+    assert_int_equal(fx->ctl.ops->stop(m, err, sizeof(err)), 0); /* idempotent */
+    fx->f.counter = 99999; /* "time passes" while paused */
+    assert_int_equal(fx->ctl.ops->cont(m, err, sizeof(err)), 0);
+    assert_int_equal(fx->f.counter, frozen); /* guest time resumes where it stopped */
+    assert_int_equal(fx->ctl.ops->status(m), VM_STATUS_RUNNING);
+    assert_true(fake_hv_wait_idle(&fx->f, 0, 5000));
+    /* A guest exit still works after the pause. */
+    struct vm_exit ver = {.kind = VM_EXIT_HYPERCALL, .hypercall.function = 0x84000000};
+    fake_hv_queue(&fx->f, 0, &ver);
+    assert_true(fake_hv_wait_idle(&fx->f, 0, 5000));
+    assert_int_equal(fx->f.v[0].regs[0], 0x10003);
+    assert_int_equal(fx->ctl.ops->quit(m, err, sizeof(err)), 0);
+    vcpus_join_threads(m);
+    assert_int_equal(fx->ctl.ops->status(m), VM_STATUS_SHUTDOWN);
+    assert_int_equal(m->exit_status, PSCIVM_EXIT_SIGNAL);
+    assert_int_equal(fx->ctl.ops->stop(m, err, sizeof(err)), -ESHUTDOWN);
+    check_invariants(fx);
+    fixture_free(fx);
+}
+
+static void test_control__cpu_plug_and_unplug(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--cpus", "2", "--max-cpus", "4",
+                                 "--psci-mode", "user");
+    struct machine *m = &fx->m;
+    char err[256];
+    assert_int_equal(fx->ctl.ops->cpu_plug(m, 2, err, sizeof(err)), 0);
+    assert_int_equal(fx->ctl.ops->cpu_plug(m, 2, err, sizeof(err)), -EALREADY);
+    assert_non_null(strstr(err, "already plugged"));
+    assert_int_equal(fx->ctl.ops->cpu_plug(m, 9, err, sizeof(err)), -ENODEV);
+    assert_int_equal(fx->ctl.ops->cpu_unplug(m, 0, err, sizeof(err)), -EINVAL);
+    /* The plugged vCPU may now be started; once on, unplug is refused. */
+    assert_int_equal(hypercall(fx, 0, 0xC4000003, 2, 0x40001000, 0), 0);
+    assert_int_equal(fx->f.v[0].regs[0], 0);
+    assert_int_equal(fx->ctl.ops->cpu_unplug(m, 2, err, sizeof(err)), -EBUSY);
+    assert_non_null(strstr(err, "online"));
+    /* vCPU 3 was never plugged: unplug says so; CPU_ON stays DENIED. */
+    assert_int_equal(fx->ctl.ops->cpu_unplug(m, 3, err, sizeof(err)), -EALREADY);
+    assert_int_equal(hypercall(fx, 0, 0xC4000003, 3, 0x40001000, 0), 0);
+    assert_int_equal((int64_t)fx->f.v[0].regs[0], -3);
+    struct json_object *o = NULL;
+    assert_int_equal(fx->ctl.ops->query_psci(m, &o, err, sizeof(err)), 0);
+    struct json_object *cpus = json_object_object_get(o, "cpus");
+    assert_int_equal(json_object_array_length(cpus), 4);
+    struct json_object *c3 = json_object_array_get_idx(cpus, 3);
+    assert_false(json_object_get_boolean(json_object_object_get(c3, "plugged")));
+    assert_string_equal(json_object_get_string(json_object_object_get(o, "version")), "1.3");
+    json_object_put(o);
+    assert_int_equal(fx->ctl.ops->query_cpus(m, &o, err, sizeof(err)), 0);
+    assert_int_equal(json_object_array_length(o), 4);
+    json_object_put(o);
+    fixture_free(fx);
+
+    fx = FIXTURE("--payload", "x", "--cpus", "2", "--psci-mode", "kernel", "--psci", "1.1");
+    assert_int_equal(fx->ctl.ops->cpu_plug(&fx->m, 1, err, sizeof(err)), -EOPNOTSUPP);
+    fixture_free(fx);
+}
+
+static void test_control__wakeup_needs_a_suspended_guest(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--psci-mode", "user");
+    char err[256];
+    assert_int_equal(fx->ctl.ops->system_wakeup(&fx->m, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "not in suspended state"));
+    fixture_free(fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exits__mmio_write_and_read_reach_the_device),
+        cmocka_unit_test(test_exits__unmapped_read_is_zero_and_harmless),
+        cmocka_unit_test(test_exits__psci_version_answered_by_the_core),
+        cmocka_unit_test(test_exits__cpu_on_posts_a_start_to_the_target),
+        cmocka_unit_test(test_exits__cpu_on_of_unplugged_vcpu_is_denied),
+        cmocka_unit_test(test_exits__system_events_apply_the_policy),
+        cmocka_unit_test(test_exits__reset2_reads_type_and_cookie),
+        cmocka_unit_test(test_exits__undecodable_access_injects_an_abort),
+        cmocka_unit_test(test_exits__failures_are_errors),
+        cmocka_unit_test(test_lifecycle__invariant_check_catches_bad_states),
+        cmocka_unit_test(test_control__stop_and_cont_with_running_threads),
+        cmocka_unit_test(test_control__cpu_plug_and_unplug),
+        cmocka_unit_test(test_control__wakeup_needs_a_suspended_guest),
+    };
+    return cmocka_run_group_tests_name("machine", tests, NULL, NULL);
+}
