@@ -32,7 +32,7 @@ LAB_EXIT_USAGE=125     # bad lab/run command line
 
 # Modules the host and guest initramfs load when the kernel has them as modules (in this order;
 # dependencies are added automatically from each module's .modinfo).
-LAB_MODULES="virtio virtio_ring virtio_mmio virtio_blk"
+LAB_MODULES="virtio virtio_ring virtio_mmio virtio_blk virtio_input evdev"
 
 lab_err() { echo "lab: $*" >&2; }
 
