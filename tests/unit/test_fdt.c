@@ -3,7 +3,8 @@
  * version with method hvc, GICv3, timer, UART, /chosen stdout-path and bootargs, the reserve
  * map), and clear failures for bad input or a too small buffer. Device nodes come from a list
  * of `struct device` in order: the same bytes as the transitional nr_virtio form, stdout-path
- * from the first UART, devices without a node skipped, a failing node named in the error. */
+ * from the first UART, devices without a node skipped, a failing node named in the error; the
+ * PL031 node as QEMU's virt board writes it, with the apb-pclk fixed clock it references. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 
 #include <libfdt.h>
 
+#include "devices/pl031.h"
 #include "devices/uart16550.h"
 #include "devices/virtio_blk.h"
 #include "psci/psci.h"
@@ -255,6 +257,48 @@ static void test_fdt__device_hooks(void **state)
     assert_int_equal(fdt_build(blob, sizeof(blob), &p, err, sizeof(err)), -EINVAL);
 }
 
+static void test_fdt__pl031_and_its_clock(void **state)
+{
+    (void)state;
+    struct device devs[2] = {
+        dev_uart(),
+        {.ops = &pl031_device_ops, .name = "rtc", .base = 0x09010000, .size = 0x1000, .spi = 2},
+    };
+    struct fdt_params p = params(PSCI_VERSION_1_3);
+    p.devices = devs;
+    p.nr_devices = 2;
+    build(&p);
+    int len;
+    const char *compat = prop("/pl031@9010000", "compatible", &len);
+    static const char expect[] = "arm,pl031\0arm,primecell";
+    assert_int_equal(len, sizeof(expect));
+    assert_memory_equal(compat, expect, sizeof(expect));
+    const fdt64_t *reg = prop("/pl031@9010000", "reg", &len);
+    assert_int_equal(len, 16);
+    assert_int_equal(fdt64_ld(&reg[0]), 0x09010000);
+    assert_int_equal(fdt64_ld(&reg[1]), 0x1000);
+    const fdt32_t *irq = prop("/pl031@9010000", "interrupts", &len);
+    assert_int_equal(len, 12);
+    assert_int_equal(fdt32_ld(&irq[0]), 0); /* GIC_SPI */
+    assert_int_equal(fdt32_ld(&irq[1]), 2);
+    assert_int_equal(fdt32_ld(&irq[2]), 4); /* IRQ_TYPE_LEVEL_HIGH */
+    assert_string_equal(prop("/pl031@9010000", "clock-names", NULL), "apb_pclk");
+    const fdt32_t *clocks = prop("/pl031@9010000", "clocks", &len);
+    assert_int_equal(len, 4);
+    /* The phandle resolves to the fixed 24 MHz clock. */
+    int clk = fdt_node_offset_by_phandle(blob, fdt32_ld(clocks));
+    assert_int_equal(clk, fdt_path_offset(blob, "/apb-pclk"));
+    assert_string_equal(prop("/apb-pclk", "compatible", NULL), "fixed-clock");
+    assert_int_equal(fdt32_ld((const fdt32_t *)prop("/apb-pclk", "#clock-cells", NULL)), 0);
+    assert_int_equal(fdt32_ld((const fdt32_t *)prop("/apb-pclk", "clock-frequency", NULL)),
+                     24000000);
+    assert_string_equal(prop("/apb-pclk", "clock-output-names", NULL), "clk24mhz");
+    uint32_t gic = fdt32_ld((const fdt32_t *)prop("/intc@8000000", "phandle", NULL));
+    assert_true(fdt32_ld(clocks) != gic);
+    /* The clock precedes the devices that use it. */
+    assert_true(clk < fdt_path_offset(blob, "/uart@9000000"));
+}
+
 static void test_fdt__errors(void **state)
 {
     (void)state;
@@ -279,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_fdt__device_list_matches_the_fixed_layout),
         cmocka_unit_test(test_fdt__device_order_and_stdout),
         cmocka_unit_test(test_fdt__device_hooks),
+        cmocka_unit_test(test_fdt__pl031_and_its_clock),
     };
     return cmocka_run_group_tests_name("fdt", tests, NULL, NULL);
 }
