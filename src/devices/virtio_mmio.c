@@ -124,11 +124,7 @@ static void set_addr_half(uint64_t *addr, bool high, uint32_t v)
 
 static void process_queue_locked(struct virtio_mmio *vm, unsigned int queue)
 {
-    if (queue >= vm->nr_queues)
-        return;
-    struct virtq *q = &vm->queues[queue];
-    if (!q->ready || !(vm->status & VIRTIO_STATUS_DRIVER_OK) ||
-        (vm->status & VIRTIO_STATUS_NEEDS_RESET))
+    if (!virtio_mmio_queue_live(vm, queue))
         return;
     if (vm->ops->handle_queue(vm->opaque, vm, queue) < 0)
         needs_reset_locked(vm);
@@ -273,6 +269,27 @@ void virtio_mmio_notify(struct virtio_mmio *vm, unsigned int queue)
     pthread_mutex_lock(&vm->lock);
     process_queue_locked(vm, queue);
     pthread_mutex_unlock(&vm->lock);
+}
+
+void virtio_mmio_lock(struct virtio_mmio *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+}
+
+void virtio_mmio_unlock(struct virtio_mmio *vm)
+{
+    pthread_mutex_unlock(&vm->lock);
+}
+
+bool virtio_mmio_queue_live(const struct virtio_mmio *vm, unsigned int queue)
+{
+    return queue < vm->nr_queues && vm->queues[queue].ready &&
+           (vm->status & VIRTIO_STATUS_DRIVER_OK) && !(vm->status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+void virtio_mmio_notify_locked(struct virtio_mmio *vm, unsigned int queue)
+{
+    process_queue_locked(vm, queue);
 }
 
 void virtio_mmio_reset(struct virtio_mmio *vm)

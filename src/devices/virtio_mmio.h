@@ -168,6 +168,14 @@ void virtio_mmio_reset(struct virtio_mmio *vm);
  * interrupt when the driver wants one. */
 int virtio_mmio_pop(struct virtio_mmio *vm, unsigned int queue, struct virtq_req **req);
 int virtio_mmio_push(struct virtio_mmio *vm, unsigned int queue, uint16_t head, uint32_t written);
+/* For a device model acting outside a guest access (a key press from the control thread):
+ * take the transport's lock, check the driver runs a queue, process a queue as a notify does. */
+void virtio_mmio_lock(struct virtio_mmio *vm);
+void virtio_mmio_unlock(struct virtio_mmio *vm);
+/* Lock held: DRIVER_OK set, DEVICE_NEEDS_RESET clear and `queue` ready. */
+bool virtio_mmio_queue_live(const struct virtio_mmio *vm, unsigned int queue);
+/* Lock held: virtio_mmio_notify() without taking the lock. */
+void virtio_mmio_notify_locked(struct virtio_mmio *vm, unsigned int queue);
 /* Whether the driver negotiated feature bit `bit`. */
 bool virtio_mmio_has_feature(const struct virtio_mmio *vm, unsigned int bit);
 
