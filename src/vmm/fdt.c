@@ -18,8 +18,6 @@
 #define APB_PCLK_PHANDLE 2
 #define APB_PCLK_HZ 24000000u   /* what QEMU's virt board gives its PrimeCells */
 
-#define GIC_PPI DT_GIC_PPI
-#define IRQ_TYPE_LEVEL_HIGH DT_IRQ_TYPE_LEVEL_HIGH
 
 /* Property of 64-bit cells (two 32-bit cells each). */
 static int prop_u64s(void *fdt, const char *name, const uint64_t *vals, unsigned int n)
@@ -157,7 +155,7 @@ static int fdt_node_gic(void *fdt, const struct fdt_params *p)
     uint64_t reg[4] = {MEMMAP_GICD_BASE, MEMMAP_GICD_SIZE, MEMMAP_GICR_BASE,
                        MEMMAP_GICR_STRIDE * p->nr_cpus};
     /* GICv3 maintenance interrupt: PPI 9. */
-    uint32_t maint[3] = {GIC_PPI, 9, IRQ_TYPE_LEVEL_HIGH};
+    uint32_t maint[3] = {DT_GIC_PPI, 9, DT_IRQ_TYPE_LEVEL_HIGH};
     TRY(fdt_begin_node(fdt, name));
     TRY(fdt_property_string(fdt, "compatible", "arm,gic-v3"));
     TRY(fdt_property_u32(fdt, "#interrupt-cells", 3));
@@ -173,10 +171,10 @@ static int fdt_node_timer(void *fdt)
 {
     /* Order fixed by the binding: secure, non-secure, virtual, hypervisor physical. */
     uint32_t irqs[12] = {
-        GIC_PPI, MEMMAP_TIMER_PPI_SEC, IRQ_TYPE_LEVEL_HIGH,
-        GIC_PPI, MEMMAP_TIMER_PPI_NS, IRQ_TYPE_LEVEL_HIGH,
-        GIC_PPI, MEMMAP_TIMER_PPI_VIRT, IRQ_TYPE_LEVEL_HIGH,
-        GIC_PPI, MEMMAP_TIMER_PPI_HYP, IRQ_TYPE_LEVEL_HIGH,
+        DT_GIC_PPI, MEMMAP_TIMER_PPI_SEC, DT_IRQ_TYPE_LEVEL_HIGH,
+        DT_GIC_PPI, MEMMAP_TIMER_PPI_NS, DT_IRQ_TYPE_LEVEL_HIGH,
+        DT_GIC_PPI, MEMMAP_TIMER_PPI_VIRT, DT_IRQ_TYPE_LEVEL_HIGH,
+        DT_GIC_PPI, MEMMAP_TIMER_PPI_HYP, DT_IRQ_TYPE_LEVEL_HIGH,
     };
     TRY(fdt_begin_node(fdt, "timer"));
     TRY(fdt_property_string(fdt, "compatible", "arm,armv8-timer"));
