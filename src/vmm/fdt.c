@@ -18,7 +18,6 @@
 #define APB_PCLK_PHANDLE 2
 #define APB_PCLK_HZ 24000000u   /* what QEMU's virt board gives its PrimeCells */
 
-
 /* Property of 64-bit cells (two 32-bit cells each). */
 static int prop_u64s(void *fdt, const char *name, const uint64_t *vals, unsigned int n)
 {
