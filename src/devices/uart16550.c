@@ -1,6 +1,9 @@
 /* uart16550.c — 16550A UART model (see uart16550.h for the behaviour and its sources). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <libfdt.h>
 
 #include "devices/uart16550.h"
 
@@ -40,6 +43,11 @@ enum {
 #define MSR_CTS 0x10
 #define MSR_DSR 0x20
 #define MSR_DCD 0x80
+
+#define MCR_MASK 0x1f
+#define FCR_MASK 0xc9  /* enable, DMA mode, trigger level; the clear bits self-reset */
+
+#define UART_STATE_VERSION 1u
 
 /* Highest-priority pending interrupt source as an IIR value (without FIFO bits). */
 static uint8_t uart_iir(const struct uart16550 *u)
@@ -184,13 +192,13 @@ static int uart_write(void *opaque, uint64_t offset, unsigned int size, uint64_t
     case UART_IIR_FCR:
         if (v & FCR_CLEAR_RX)
             u->rx_head = u->rx_count = 0;
-        u->fcr = v & 0xc9; /* enable, DMA mode, trigger level; clear bits self-reset */
+        u->fcr = v & FCR_MASK;
         break;
     case UART_LCR:
         u->lcr = v;
         break;
     case UART_MCR:
-        u->mcr = v & 0x1f;
+        u->mcr = v & MCR_MASK;
         break;
     case UART_LSR:
     case UART_MSR:
@@ -228,4 +236,127 @@ bool uart16550_can_receive(struct uart16550 *u)
     bool room = u->rx_count < UART16550_FIFO_SIZE;
     pthread_mutex_unlock(&u->lock);
     return room;
+}
+
+/* ---- the device interface ------------------------------------------------------------------ */
+
+static void uart_dev_reset(void *opaque)
+{
+    uart16550_reset(opaque);
+}
+
+/* State v1: ier lcr mcr scr fcr (u8), divisor (u16), thr_ipending overrun (bool),
+ * rx_count (u8), then rx_count FIFO bytes oldest first. */
+static int uart_save(void *opaque, struct blob_writer *w, char *err, size_t errlen)
+{
+    struct uart16550 *u = opaque;
+    pthread_mutex_lock(&u->lock);
+    blob_put_u32(w, UART_STATE_VERSION);
+    blob_put_u8(w, u->ier);
+    blob_put_u8(w, u->lcr);
+    blob_put_u8(w, u->mcr);
+    blob_put_u8(w, u->scr);
+    blob_put_u8(w, u->fcr);
+    blob_put_u16(w, u->divisor);
+    blob_put_bool(w, u->thr_ipending);
+    blob_put_bool(w, u->overrun);
+    blob_put_u8(w, (uint8_t)u->rx_count);
+    for (unsigned int i = 0; i < u->rx_count; i++)
+        blob_put_u8(w, u->rx[(u->rx_head + i) % UART16550_FIFO_SIZE]);
+    pthread_mutex_unlock(&u->lock);
+    if (blob_writer_error(w)) {
+        snprintf(err, errlen, "saving the UART state: out of memory");
+        return blob_writer_error(w);
+    }
+    return 0;
+}
+
+static int uart_restore(void *opaque, struct blob_reader *r, char *err, size_t errlen)
+{
+    struct uart16550 *u = opaque;
+    uint32_t version;
+    uint8_t ier, lcr, mcr, scr, fcr, count;
+    uint16_t divisor;
+    bool thr_ipending, overrun;
+    uint8_t rx[UART16550_FIFO_SIZE];
+    blob_get_u32(r, &version);
+    if (!blob_reader_error(r) && version != UART_STATE_VERSION)
+        return device_state_error(err, errlen, "state version %u, this pscivm reads %u",
+                                  version, UART_STATE_VERSION);
+    blob_get_u8(r, &ier);
+    blob_get_u8(r, &lcr);
+    blob_get_u8(r, &mcr);
+    blob_get_u8(r, &scr);
+    blob_get_u8(r, &fcr);
+    blob_get_u16(r, &divisor);
+    blob_get_bool(r, &thr_ipending);
+    blob_get_bool(r, &overrun);
+    blob_get_u8(r, &count);
+    if (blob_reader_error(r))
+        return device_state_error(err, errlen, "state truncated or malformed at byte %zu",
+                                  r->pos);
+    if ((ier & ~IER_MASK) || (mcr & ~MCR_MASK) || (fcr & ~FCR_MASK))
+        return device_state_error(err, errlen, "reserved bits set (IER 0x%02x MCR 0x%02x "
+                                  "FCR 0x%02x)", ier, mcr, fcr);
+    if (count > UART16550_FIFO_SIZE)
+        return device_state_error(err, errlen, "receive FIFO holds %u bytes, at most %u",
+                                  count, UART16550_FIFO_SIZE);
+    blob_get_bytes(r, rx, count);
+    if (blob_reader_error(r))
+        return device_state_error(err, errlen, "state truncated in the receive FIFO");
+    if (blob_reader_finish(r))
+        return device_state_error(err, errlen, "%zu unexpected bytes after the state",
+                                  blob_reader_remaining(r));
+
+    pthread_mutex_lock(&u->lock);
+    u->ier = ier;
+    u->lcr = lcr;
+    u->mcr = mcr;
+    u->scr = scr;
+    u->fcr = fcr;
+    u->divisor = divisor;
+    u->thr_ipending = thr_ipending;
+    u->overrun = overrun;
+    memcpy(u->rx, rx, count);
+    u->rx_head = 0;
+    u->rx_count = count;
+    /* Drive the line to the restored level whatever it was before. */
+    u->irq_level = uart_iir(u) != IIR_NONE;
+    irq_line_set(&u->irq, u->irq_level);
+    pthread_mutex_unlock(&u->lock);
+    return 0;
+}
+
+static int uart_fdt_node(const struct device *dev, void *fdt, const struct device_fdt_ctx *ctx)
+{
+    (void)ctx;
+    static const char compat[] = "ns16550a";
+    int rc = device_fdt_begin(fdt, dev, compat, sizeof(compat));
+    if (!rc)
+        rc = fdt_property_u32(fdt, "clock-frequency", UART16550_CLOCK_HZ);
+    if (!rc)
+        rc = fdt_property_u32(fdt, "reg-shift", 0);
+    if (!rc)
+        rc = fdt_property_u32(fdt, "reg-io-width", 1);
+    if (!rc)
+        rc = fdt_end_node(fdt);
+    return rc;
+}
+
+const struct device_ops uart16550_device_ops = {
+    .type = UART16550_TYPE,
+    .mmio = {.read = uart_read, .write = uart_write},
+    .reset = uart_dev_reset,
+    .save = uart_save,
+    .restore = uart_restore,
+    .fdt_node = uart_fdt_node,
+    .fdt_name = "uart",
+};
+
+struct device uart16550_device(struct uart16550 *u, uint64_t base)
+{
+    return (struct device){
+        .ops = &uart16550_device_ops, .opaque = u, .name = "uart",
+        .base = base, .size = UART16550_WINDOW_SIZE, .spi = u->irq.spi,
+    };
 }

@@ -159,12 +159,49 @@ static int blk_handle_queue(void *opaque, struct virtio_mmio *vm, unsigned int q
     }
 }
 
+/* Device-model state: which disk the snapshot was taken with (capacity, read-only). */
+static void blk_save(void *opaque, struct blob_writer *w)
+{
+    struct virtio_blk *blk = opaque;
+    blob_put_u64(w, blk->capacity);
+    blob_put_bool(w, blk->read_only);
+}
+
+static int blk_restore(void *opaque, struct blob_reader *r, bool apply, char *err, size_t errlen)
+{
+    struct virtio_blk *blk = opaque;
+    uint64_t capacity;
+    bool read_only;
+    blob_get_u64(r, &capacity);
+    blob_get_bool(r, &read_only);
+    if (apply)
+        return 0; /* nothing to install: the checks below passed on the first call */
+    if (blob_reader_error(r))
+        return device_state_error(err, errlen, "virtio-blk state truncated or malformed");
+    if (capacity != blk->capacity || read_only != blk->read_only)
+        return device_state_error(err, errlen, "the snapshot's disk had %llu sectors (%s), "
+                                  "this one has %llu (%s)", (unsigned long long)capacity,
+                                  read_only ? "read-only" : "read-write",
+                                  (unsigned long long)blk->capacity,
+                                  blk->read_only ? "read-only" : "read-write");
+    return 0;
+}
+
 static const struct virtio_dev_ops blk_ops = {
     .config_read = blk_config_read,
     .config_write = NULL, /* writeback (the only writable field) is not offered */
     .handle_queue = blk_handle_queue,
     .reset = NULL,
+    .save = blk_save,
+    .restore = blk_restore,
 };
+
+const struct device_ops virtio_blk_device_ops = VIRTIO_MMIO_DEVICE_OPS(VIRTIO_BLK_TYPE);
+
+struct device virtio_blk_device(struct virtio_blk *blk, uint64_t base)
+{
+    return virtio_mmio_device(&blk->transport, &virtio_blk_device_ops, "virtio-blk", base);
+}
 
 int virtio_blk_parse_spec(const char *spec, char **path, bool *read_only, char *err, size_t errlen)
 {

@@ -4,7 +4,12 @@
  * completes with UNSUPP. Writes go straight to the file with pwrite, so they survive pscivm's
  * exit. A structurally broken request (no header, no status byte) breaks the queue
  * (DEVICE_NEEDS_RESET); a well-formed but bad one (out of range, partial sector, write to a
- * read-only disk) completes with IOERR. */
+ * read-only disk) completes with IOERR.
+ *
+ * As a `struct device` (virtio_blk_device()): type "virtio-blk". Its saved state is the
+ * transport's plus the disk's capacity and read-only flag: the disk itself is referenced, not
+ * copied — restore needs the same image opened the same way and refuses a disk of another size
+ * or mode. */
 #ifndef PSCIVM_VIRTIO_BLK_H
 #define PSCIVM_VIRTIO_BLK_H
 
@@ -14,6 +19,7 @@
 #include "devices/virtio_mmio.h"
 
 #define VIRTIO_ID_BLOCK 2u
+#define VIRTIO_BLK_TYPE "virtio-blk"
 
 #define VIRTIO_BLK_F_SEG_MAX 2u
 #define VIRTIO_BLK_F_RO 5u
@@ -51,5 +57,9 @@ int virtio_blk_parse_spec(const char *spec, char **path, bool *read_only, char *
 int virtio_blk_init(struct virtio_blk *blk, const char *path, bool read_only, const char *id,
                     const struct guest_mem *mem, struct irq_line irq, char *err, size_t errlen);
 void virtio_blk_release(struct virtio_blk *blk);
+
+/* The device's ops (opaque: &blk->transport) and the device placed at `base`. */
+extern const struct device_ops virtio_blk_device_ops;
+struct device virtio_blk_device(struct virtio_blk *blk, uint64_t base);
 
 #endif

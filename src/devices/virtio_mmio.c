@@ -2,7 +2,10 @@
  * Registers 0x000-0x0ff take only aligned 32-bit accesses (§4.2.2.2); anything else is refused
  * and the bus reads it as zero. The device config space at 0x100 takes 1/2/4/8-byte accesses. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+
+#include <libfdt.h>
 
 #include "devices/virtio_mmio.h"
 
@@ -121,11 +124,7 @@ static void set_addr_half(uint64_t *addr, bool high, uint32_t v)
 
 static void process_queue_locked(struct virtio_mmio *vm, unsigned int queue)
 {
-    if (queue >= vm->nr_queues)
-        return;
-    struct virtq *q = &vm->queues[queue];
-    if (!q->ready || !(vm->status & VIRTIO_STATUS_DRIVER_OK) ||
-        (vm->status & VIRTIO_STATUS_NEEDS_RESET))
+    if (!virtio_mmio_queue_live(vm, queue))
         return;
     if (vm->ops->handle_queue(vm->opaque, vm, queue) < 0)
         needs_reset_locked(vm);
@@ -272,6 +271,27 @@ void virtio_mmio_notify(struct virtio_mmio *vm, unsigned int queue)
     pthread_mutex_unlock(&vm->lock);
 }
 
+void virtio_mmio_lock(struct virtio_mmio *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+}
+
+void virtio_mmio_unlock(struct virtio_mmio *vm)
+{
+    pthread_mutex_unlock(&vm->lock);
+}
+
+bool virtio_mmio_queue_live(const struct virtio_mmio *vm, unsigned int queue)
+{
+    return queue < vm->nr_queues && vm->queues[queue].ready &&
+           (vm->status & VIRTIO_STATUS_DRIVER_OK) && !(vm->status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+void virtio_mmio_notify_locked(struct virtio_mmio *vm, unsigned int queue)
+{
+    process_queue_locked(vm, queue);
+}
+
 void virtio_mmio_reset(struct virtio_mmio *vm)
 {
     pthread_mutex_lock(&vm->lock);
@@ -328,4 +348,198 @@ bool virtio_mmio_check_invariants(const struct virtio_mmio *vm)
             return false;
     }
     return true;
+}
+
+/* ---- snapshot ------------------------------------------------------------------------------ */
+
+#define VIRTIO_MMIO_STATE_VERSION 1u
+
+/* The transport's state as saved: identity, then the driver-visible registers, then queues. */
+struct transport_state {
+    uint32_t device_id;
+    uint64_t device_features;
+    uint32_t nr_queues;
+    uint32_t config_size;
+    uint64_t driver_features;
+    uint32_t device_features_sel, driver_features_sel, queue_sel;
+    uint32_t status, interrupt_status, config_generation;
+    struct virtq queues[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+int virtio_mmio_save(struct virtio_mmio *vm, struct blob_writer *w, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&vm->lock);
+    blob_put_u32(w, VIRTIO_MMIO_STATE_VERSION);
+    blob_put_u32(w, vm->device_id);
+    blob_put_u64(w, vm->device_features);
+    blob_put_u32(w, vm->nr_queues);
+    blob_put_u32(w, vm->config_size);
+    blob_put_u64(w, vm->driver_features);
+    blob_put_u32(w, vm->device_features_sel);
+    blob_put_u32(w, vm->driver_features_sel);
+    blob_put_u32(w, vm->queue_sel);
+    blob_put_u32(w, vm->status);
+    blob_put_u32(w, vm->interrupt_status);
+    blob_put_u32(w, vm->config_generation);
+    for (unsigned int i = 0; i < vm->nr_queues; i++) {
+        const struct virtq *q = &vm->queues[i];
+        blob_put_u16(w, q->size);
+        blob_put_bool(w, q->ready);
+        blob_put_u64(w, q->desc_gpa);
+        blob_put_u64(w, q->avail_gpa);
+        blob_put_u64(w, q->used_gpa);
+        blob_put_u16(w, q->last_avail);
+        blob_put_u16(w, q->used_idx);
+    }
+    if (vm->ops->save)
+        vm->ops->save(vm->opaque, w);
+    pthread_mutex_unlock(&vm->lock);
+    if (blob_writer_error(w)) {
+        snprintf(err, errlen, "saving the virtio-mmio state: out of memory");
+        return blob_writer_error(w);
+    }
+    return 0;
+}
+
+/* Parse the transport's part into st; 0 or -EINVAL with err set. */
+static int read_transport_state(const struct virtio_mmio *vm, struct blob_reader *r,
+                                struct transport_state *st, char *err, size_t errlen)
+{
+    uint32_t version;
+    memset(st, 0, sizeof(*st));
+    blob_get_u32(r, &version);
+    if (!blob_reader_error(r) && version != VIRTIO_MMIO_STATE_VERSION)
+        return device_state_error(err, errlen, "virtio-mmio state version %u, this pscivm "
+                                  "reads %u", version, VIRTIO_MMIO_STATE_VERSION);
+    blob_get_u32(r, &st->device_id);
+    blob_get_u64(r, &st->device_features);
+    blob_get_u32(r, &st->nr_queues);
+    blob_get_u32(r, &st->config_size);
+    if (blob_reader_error(r))
+        return device_state_error(err, errlen, "virtio-mmio state truncated at byte %zu", r->pos);
+    if (st->device_id != vm->device_id || st->device_features != vm->device_features ||
+        st->nr_queues != vm->nr_queues || st->config_size != vm->config_size)
+        return device_state_error(err, errlen, "state of a different device (virtio ID %u, "
+                                  "features 0x%llx, %u queues, %u config bytes; this one: ID %u,"
+                                  " features 0x%llx, %u queues, %u config bytes)",
+                                  st->device_id, (unsigned long long)st->device_features,
+                                  st->nr_queues, st->config_size, vm->device_id,
+                                  (unsigned long long)vm->device_features, vm->nr_queues,
+                                  vm->config_size);
+    blob_get_u64(r, &st->driver_features);
+    blob_get_u32(r, &st->device_features_sel);
+    blob_get_u32(r, &st->driver_features_sel);
+    blob_get_u32(r, &st->queue_sel);
+    blob_get_u32(r, &st->status);
+    blob_get_u32(r, &st->interrupt_status);
+    blob_get_u32(r, &st->config_generation);
+    for (unsigned int i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
+        virtq_init(&st->queues[i]);
+    for (unsigned int i = 0; i < st->nr_queues; i++) {
+        struct virtq *q = &st->queues[i];
+        blob_get_u16(r, &q->size);
+        blob_get_bool(r, &q->ready);
+        blob_get_u64(r, &q->desc_gpa);
+        blob_get_u64(r, &q->avail_gpa);
+        blob_get_u64(r, &q->used_gpa);
+        blob_get_u16(r, &q->last_avail);
+        blob_get_u16(r, &q->used_idx);
+    }
+    if (blob_reader_error(r))
+        return device_state_error(err, errlen, "virtio-mmio state truncated or malformed at "
+                                  "byte %zu", r->pos);
+
+    /* Only what the register interface itself can produce is accepted. */
+    if (st->status & ~0xffu)
+        return device_state_error(err, errlen, "device status 0x%x has bits above 7",
+                                  st->status);
+    if (st->interrupt_status & ~(VIRTIO_INT_USED_RING | VIRTIO_INT_CONFIG))
+        return device_state_error(err, errlen, "interrupt status 0x%x has unknown bits",
+                                  st->interrupt_status);
+    if ((st->status & VIRTIO_STATUS_FEATURES_OK) &&
+        ((st->driver_features & ~st->device_features) ||
+         !(st->driver_features & (1ull << VIRTIO_F_VERSION_1))))
+        return device_state_error(err, errlen, "FEATURES_OK with driver features 0x%llx (not "
+                                  "a VERSION_1 subset of 0x%llx)",
+                                  (unsigned long long)st->driver_features,
+                                  (unsigned long long)st->device_features);
+    for (unsigned int i = 0; i < st->nr_queues; i++)
+        if (st->queues[i].ready && virtq_validate(&st->queues[i], vm->mem) < 0)
+            return device_state_error(err, errlen, "queue %u is ready with a bad layout (size "
+                                      "%u, rings 0x%llx 0x%llx 0x%llx)", i,
+                                      st->queues[i].size,
+                                      (unsigned long long)st->queues[i].desc_gpa,
+                                      (unsigned long long)st->queues[i].avail_gpa,
+                                      (unsigned long long)st->queues[i].used_gpa);
+    return 0;
+}
+
+int virtio_mmio_restore(struct virtio_mmio *vm, struct blob_reader *r, char *err, size_t errlen)
+{
+    struct transport_state st;
+    pthread_mutex_lock(&vm->lock);
+    int rc = read_transport_state(vm, r, &st, err, errlen);
+    struct blob_reader device_part = *r;
+    if (!rc && vm->ops->restore)
+        rc = vm->ops->restore(vm->opaque, r, false, err, errlen);
+    if (!rc && blob_reader_finish(r))
+        rc = device_state_error(err, errlen, "%zu unexpected bytes after the state",
+                                blob_reader_remaining(r));
+    if (rc) {
+        pthread_mutex_unlock(&vm->lock);
+        return rc;
+    }
+    vm->driver_features = st.driver_features;
+    vm->device_features_sel = st.device_features_sel;
+    vm->driver_features_sel = st.driver_features_sel;
+    vm->queue_sel = st.queue_sel;
+    vm->status = st.status;
+    vm->interrupt_status = st.interrupt_status;
+    vm->config_generation = st.config_generation;
+    memcpy(vm->queues, st.queues, sizeof(vm->queues));
+    if (vm->ops->restore)
+        vm->ops->restore(vm->opaque, &device_part, true, err, errlen); /* validated above */
+    /* Drive the line to the restored level whatever it was before. */
+    vm->irq_level = vm->interrupt_status != 0;
+    irq_line_set(&vm->irq, vm->irq_level);
+    pthread_mutex_unlock(&vm->lock);
+    return 0;
+}
+
+/* ---- the device interface ------------------------------------------------------------------ */
+
+void virtio_mmio_dev_reset(void *opaque)
+{
+    virtio_mmio_reset(opaque);
+}
+
+int virtio_mmio_dev_save(void *opaque, struct blob_writer *w, char *err, size_t errlen)
+{
+    return virtio_mmio_save(opaque, w, err, errlen);
+}
+
+int virtio_mmio_dev_restore(void *opaque, struct blob_reader *r, char *err, size_t errlen)
+{
+    return virtio_mmio_restore(opaque, r, err, errlen);
+}
+
+int virtio_mmio_fdt_node(const struct device *dev, void *fdt, const struct device_fdt_ctx *ctx)
+{
+    (void)ctx;
+    static const char compat[] = "virtio,mmio";
+    int rc = device_fdt_begin(fdt, dev, compat, sizeof(compat));
+    if (!rc)
+        rc = fdt_property(fdt, "dma-coherent", NULL, 0);
+    if (!rc)
+        rc = fdt_end_node(fdt);
+    return rc;
+}
+
+struct device virtio_mmio_device(struct virtio_mmio *vm, const struct device_ops *ops,
+                                 const char *name, uint64_t base)
+{
+    return (struct device){
+        .ops = ops, .opaque = vm, .name = name,
+        .base = base, .size = VIRTIO_MMIO_SIZE, .spi = vm->irq.spi,
+    };
 }

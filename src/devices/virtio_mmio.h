@@ -16,7 +16,17 @@
  *     include VERSION_1; otherwise the bit reads back clear (§3.1.1).
  *   Any state --device error--> | DEVICE_NEEDS_RESET (queues stop until the driver writes 0)
  *   Any state --driver--> | FAILED
- *   virtio_mmio_check_invariants() checks the combinations that may be observed. */
+ *   virtio_mmio_check_invariants() checks the combinations that may be observed.
+ *
+ * As a `struct device`: each device model declares its ops with VIRTIO_MMIO_DEVICE_OPS(type)
+ * (opaque = the transport); node virtio_mmio@BASE { compatible = "virtio,mmio"; reg;
+ * interrupts; dma-coherent }. Saved state: the driver-visible registers (status, features and
+ * their selectors, queue selector, interrupt status, config generation), each queue's size,
+ * ready flag, ring addresses and the device's ring cursors (next avail entry to consume, used
+ * index), then the device model's part (virtio_dev_ops.save). Requests are carried out
+ * synchronously inside a notify, so no request is ever in flight at a save. The device's
+ * identity (ID, offered features, queue count, config size) is saved too and must match the
+ * instance restored into. */
 #ifndef PSCIVM_VIRTIO_MMIO_H
 #define PSCIVM_VIRTIO_MMIO_H
 
@@ -25,6 +35,7 @@
 #include <stdint.h>
 
 #include "devices/bus.h"
+#include "devices/device.h"
 #include "devices/guest_mem.h"
 #include "devices/irq.h"
 #include "devices/virtqueue.h"
@@ -93,6 +104,14 @@ struct virtio_dev_ops {
     int (*handle_queue)(void *opaque, struct virtio_mmio *vm, unsigned int queue);
     /* Device reset (status written 0). Optional. */
     void (*reset)(void *opaque);
+    /* Snapshot of the device model's own state beyond config space and queues (optional: NULL
+     * means none). Both run with the transport lock held, after the transport's part. save
+     * appends (the writer's sticky error reports failure). restore is called twice on the same
+     * bytes: with apply=false it parses and validates only — no side effects, `err` set on
+     * failure, the reader left after its part; then, once the transport's state is known good
+     * too, with apply=true to install it. A state that passes the first call passes the second. */
+    void (*save)(void *opaque, struct blob_writer *w);
+    int (*restore)(void *opaque, struct blob_reader *r, bool apply, char *err, size_t errlen);
 };
 
 struct virtio_mmio {
@@ -149,8 +168,40 @@ void virtio_mmio_reset(struct virtio_mmio *vm);
  * interrupt when the driver wants one. */
 int virtio_mmio_pop(struct virtio_mmio *vm, unsigned int queue, struct virtq_req **req);
 int virtio_mmio_push(struct virtio_mmio *vm, unsigned int queue, uint16_t head, uint32_t written);
+/* For a device model acting outside a guest access (a key press from the control thread):
+ * take the transport's lock, check the driver runs a queue, process a queue as a notify does. */
+void virtio_mmio_lock(struct virtio_mmio *vm);
+void virtio_mmio_unlock(struct virtio_mmio *vm);
+/* Lock held: DRIVER_OK set, DEVICE_NEEDS_RESET clear and `queue` ready. */
+bool virtio_mmio_queue_live(const struct virtio_mmio *vm, unsigned int queue);
+/* Lock held: virtio_mmio_notify() without taking the lock. */
+void virtio_mmio_notify_locked(struct virtio_mmio *vm, unsigned int queue);
 /* Whether the driver negotiated feature bit `bit`. */
 bool virtio_mmio_has_feature(const struct virtio_mmio *vm, unsigned int bit);
+
+/* Snapshot (see the top of this file). Both take the lock; restore changes nothing on error. */
+int virtio_mmio_save(struct virtio_mmio *vm, struct blob_writer *w, char *err, size_t errlen);
+int virtio_mmio_restore(struct virtio_mmio *vm, struct blob_reader *r, char *err, size_t errlen);
+
+/* device_ops members shared by every virtio-mmio device model; opaque is the transport. */
+void virtio_mmio_dev_reset(void *opaque);
+int virtio_mmio_dev_save(void *opaque, struct blob_writer *w, char *err, size_t errlen);
+int virtio_mmio_dev_restore(void *opaque, struct blob_reader *r, char *err, size_t errlen);
+int virtio_mmio_fdt_node(const struct device *dev, void *fdt, const struct device_fdt_ctx *ctx);
+#define VIRTIO_MMIO_DEVICE_OPS(type_)                                     \
+    {                                                                     \
+        .type = (type_),                                                  \
+        .mmio = {.read = virtio_mmio_read, .write = virtio_mmio_write},   \
+        .reset = virtio_mmio_dev_reset,                                   \
+        .save = virtio_mmio_dev_save,                                     \
+        .restore = virtio_mmio_dev_restore,                               \
+        .fdt_node = virtio_mmio_fdt_node,                                 \
+        .fdt_name = "virtio_mmio",                                        \
+    }
+/* A device for the transport `vm` with `ops` (made with VIRTIO_MMIO_DEVICE_OPS), its window at
+ * `base` (VIRTIO_MMIO_SIZE bytes) and the SPI of the transport's irq line. */
+struct device virtio_mmio_device(struct virtio_mmio *vm, const struct device_ops *ops,
+                                 const char *name, uint64_t base);
 
 /* Programming-error checks of the status machine; true when consistent. */
 bool virtio_mmio_check_invariants(const struct virtio_mmio *vm);

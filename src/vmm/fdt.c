@@ -1,23 +1,22 @@
 /* fdt.c — the guest device tree (see fdt.h for its shape). Uses libfdt's sequential-write API:
- * every node function returns 0 or a libfdt error, and fdt_build() maps those to errno. */
+ * every node function returns 0 or a libfdt error, and fdt_build() maps those to errno. The
+ * machine's nodes (chosen, memory, cpus, psci, GIC, timer, clock) are written here; device
+ * nodes come from each device's fdt_node hook. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <libfdt.h>
 
+#include "devices/uart16550.h"
+#include "devices/virtio_blk.h"
 #include "psci/psci.h"
 #include "vmm/fdt.h"
 #include "vmm/memmap.h"
 
 #define GIC_PHANDLE 1
-
-/* Interrupt specifier types and flags (dt-bindings/interrupt-controller/arm-gic.h). */
-#define GIC_SPI 0
-#define GIC_PPI 1
-#define IRQ_TYPE_LEVEL_HIGH 4
-
-#define UART_CLOCK_HZ 1843200
+#define APB_PCLK_PHANDLE 2
+#define APB_PCLK_HZ 24000000u   /* what QEMU's virt board gives its PrimeCells */
 
 /* Property of 64-bit cells (two 32-bit cells each). */
 static int prop_u64s(void *fdt, const char *name, const uint64_t *vals, unsigned int n)
@@ -47,14 +46,49 @@ static int prop_u32s(void *fdt, const char *name, const uint32_t *vals, unsigned
             return rc_;        \
     } while (0)
 
-static int fdt_node_chosen(void *fdt, const struct fdt_params *p)
+/* The devices a tree describes: p->devices, or the transitional fixed set (see fdt.h). */
+struct device_list {
+    const struct device *devs;
+    unsigned int nr;
+    struct device legacy[1 + MEMMAP_VIRTIO_SLOTS];
+};
+
+static void device_list_init(struct device_list *l, const struct fdt_params *p)
 {
-    char path[32];
-    snprintf(path, sizeof(path), "/uart@%llx", (unsigned long long)MEMMAP_UART_BASE);
+    if (p->devices) {
+        l->devs = p->devices;
+        l->nr = p->nr_devices;
+        return;
+    }
+    l->legacy[0] = (struct device){
+        .ops = &uart16550_device_ops, .name = "uart", .base = MEMMAP_UART_BASE,
+        .size = MEMMAP_UART_SIZE, .spi = MEMMAP_UART_SPI,
+    };
+    for (unsigned int i = 0; i < p->nr_virtio; i++)
+        l->legacy[1 + i] = (struct device){
+            .ops = &virtio_blk_device_ops, .name = "virtio-blk",
+            .base = MEMMAP_VIRTIO_BASE + (uint64_t)i * MEMMAP_VIRTIO_STRIDE,
+            .size = MEMMAP_VIRTIO_STRIDE, .spi = MEMMAP_VIRTIO_SPI_BASE + i,
+        };
+    l->devs = l->legacy;
+    l->nr = 1 + p->nr_virtio;
+}
+
+static int fdt_node_chosen(void *fdt, const struct fdt_params *p, const struct device_list *l)
+{
+    const struct device *console = NULL;
+    for (unsigned int i = 0; i < l->nr && !console; i++)
+        if (!strcmp(l->devs[i].ops->type, UART16550_TYPE))
+            console = &l->devs[i];
     TRY(fdt_begin_node(fdt, "chosen"));
     if (p->bootargs)
         TRY(fdt_property_string(fdt, "bootargs", p->bootargs));
-    TRY(fdt_property_string(fdt, "stdout-path", path));
+    if (console) {
+        char path[64];
+        if (device_fdt_path(console, path, sizeof(path)) < 0)
+            return -FDT_ERR_BADVALUE;
+        TRY(fdt_property_string(fdt, "stdout-path", path));
+    }
     if (p->initrd_end) {
         TRY(fdt_property_u64(fdt, "linux,initrd-start", p->initrd_start));
         TRY(fdt_property_u64(fdt, "linux,initrd-end", p->initrd_end));
@@ -120,7 +154,7 @@ static int fdt_node_gic(void *fdt, const struct fdt_params *p)
     uint64_t reg[4] = {MEMMAP_GICD_BASE, MEMMAP_GICD_SIZE, MEMMAP_GICR_BASE,
                        MEMMAP_GICR_STRIDE * p->nr_cpus};
     /* GICv3 maintenance interrupt: PPI 9. */
-    uint32_t maint[3] = {GIC_PPI, 9, IRQ_TYPE_LEVEL_HIGH};
+    uint32_t maint[3] = {DT_GIC_PPI, 9, DT_IRQ_TYPE_LEVEL_HIGH};
     TRY(fdt_begin_node(fdt, name));
     TRY(fdt_property_string(fdt, "compatible", "arm,gic-v3"));
     TRY(fdt_property_u32(fdt, "#interrupt-cells", 3));
@@ -136,10 +170,10 @@ static int fdt_node_timer(void *fdt)
 {
     /* Order fixed by the binding: secure, non-secure, virtual, hypervisor physical. */
     uint32_t irqs[12] = {
-        GIC_PPI, MEMMAP_TIMER_PPI_SEC, IRQ_TYPE_LEVEL_HIGH,
-        GIC_PPI, MEMMAP_TIMER_PPI_NS, IRQ_TYPE_LEVEL_HIGH,
-        GIC_PPI, MEMMAP_TIMER_PPI_VIRT, IRQ_TYPE_LEVEL_HIGH,
-        GIC_PPI, MEMMAP_TIMER_PPI_HYP, IRQ_TYPE_LEVEL_HIGH,
+        DT_GIC_PPI, MEMMAP_TIMER_PPI_SEC, DT_IRQ_TYPE_LEVEL_HIGH,
+        DT_GIC_PPI, MEMMAP_TIMER_PPI_NS, DT_IRQ_TYPE_LEVEL_HIGH,
+        DT_GIC_PPI, MEMMAP_TIMER_PPI_VIRT, DT_IRQ_TYPE_LEVEL_HIGH,
+        DT_GIC_PPI, MEMMAP_TIMER_PPI_HYP, DT_IRQ_TYPE_LEVEL_HIGH,
     };
     TRY(fdt_begin_node(fdt, "timer"));
     TRY(fdt_property_string(fdt, "compatible", "arm,armv8-timer"));
@@ -148,40 +182,28 @@ static int fdt_node_timer(void *fdt)
     return fdt_end_node(fdt);
 }
 
-static int fdt_node_uart(void *fdt)
+/* The fixed clock AMBA PrimeCells name "apb_pclk" (as on QEMU's virt board). */
+static int fdt_node_apb_pclk(void *fdt)
 {
-    char name[32];
-    snprintf(name, sizeof(name), "uart@%llx", (unsigned long long)MEMMAP_UART_BASE);
-    uint64_t reg[2] = {MEMMAP_UART_BASE, MEMMAP_UART_SIZE};
-    uint32_t irq[3] = {GIC_SPI, MEMMAP_UART_SPI, IRQ_TYPE_LEVEL_HIGH};
-    TRY(fdt_begin_node(fdt, name));
-    TRY(fdt_property_string(fdt, "compatible", "ns16550a"));
-    TRY(prop_u64s(fdt, "reg", reg, 2));
-    TRY(prop_u32s(fdt, "interrupts", irq, 3));
-    TRY(fdt_property_u32(fdt, "clock-frequency", UART_CLOCK_HZ));
-    TRY(fdt_property_u32(fdt, "reg-shift", 0));
-    TRY(fdt_property_u32(fdt, "reg-io-width", 1));
-    return fdt_end_node(fdt);
-}
-
-static int fdt_node_virtio(void *fdt, unsigned int slot)
-{
-    char name[40];
-    uint64_t base = MEMMAP_VIRTIO_BASE + (uint64_t)slot * MEMMAP_VIRTIO_STRIDE;
-    snprintf(name, sizeof(name), "virtio_mmio@%llx", (unsigned long long)base);
-    uint64_t reg[2] = {base, MEMMAP_VIRTIO_STRIDE};
-    uint32_t irq[3] = {GIC_SPI, MEMMAP_VIRTIO_SPI_BASE + slot, IRQ_TYPE_LEVEL_HIGH};
-    TRY(fdt_begin_node(fdt, name));
-    TRY(fdt_property_string(fdt, "compatible", "virtio,mmio"));
-    TRY(prop_u64s(fdt, "reg", reg, 2));
-    TRY(prop_u32s(fdt, "interrupts", irq, 3));
-    TRY(fdt_property(fdt, "dma-coherent", NULL, 0));
+    TRY(fdt_begin_node(fdt, "apb-pclk"));
+    TRY(fdt_property_string(fdt, "compatible", "fixed-clock"));
+    TRY(fdt_property_u32(fdt, "#clock-cells", 0));
+    TRY(fdt_property_u32(fdt, "clock-frequency", APB_PCLK_HZ));
+    TRY(fdt_property_string(fdt, "clock-output-names", "clk24mhz"));
+    TRY(fdt_property_u32(fdt, "phandle", APB_PCLK_PHANDLE));
     return fdt_end_node(fdt);
 }
 
 /* The whole tree, in the order documented in fdt.h. */
-static int fdt_build_tree(void *fdt, size_t size, const struct fdt_params *p)
+static int fdt_build_tree(void *fdt, size_t size, const struct fdt_params *p,
+                          const struct device_list *l, unsigned int *failed)
 {
+    const struct device_fdt_ctx ctx = {
+        .gic_phandle = GIC_PHANDLE, .apb_pclk_phandle = APB_PCLK_PHANDLE,
+    };
+    bool need_apb_pclk = false;
+    for (unsigned int i = 0; i < l->nr; i++)
+        need_apb_pclk |= l->devs[i].ops->fdt_node && l->devs[i].ops->fdt_needs_apb_pclk;
     TRY(fdt_create(fdt, (int)size));
     if (p->reserve_size)
         TRY(fdt_add_reservemap_entry(fdt, p->reserve_base, p->reserve_size));
@@ -192,15 +214,22 @@ static int fdt_build_tree(void *fdt, size_t size, const struct fdt_params *p)
     TRY(fdt_property_u32(fdt, "#address-cells", 2));
     TRY(fdt_property_u32(fdt, "#size-cells", 2));
     TRY(fdt_property_u32(fdt, "interrupt-parent", GIC_PHANDLE));
-    TRY(fdt_node_chosen(fdt, p));
+    TRY(fdt_node_chosen(fdt, p, l));
     TRY(fdt_node_memory(fdt, p));
     TRY(fdt_node_cpus(fdt, p));
     TRY(fdt_node_psci(fdt, p));
     TRY(fdt_node_gic(fdt, p));
     TRY(fdt_node_timer(fdt));
-    TRY(fdt_node_uart(fdt));
-    for (unsigned int i = 0; i < p->nr_virtio; i++)
-        TRY(fdt_node_virtio(fdt, i));
+    if (need_apb_pclk)
+        TRY(fdt_node_apb_pclk(fdt));
+    for (unsigned int i = 0; i < l->nr; i++) {
+        const struct device *dev = &l->devs[i];
+        if (!dev->ops->fdt_node)
+            continue;
+        *failed = i;
+        TRY(dev->ops->fdt_node(dev, fdt, &ctx));
+    }
+    *failed = UINT32_MAX;
     TRY(fdt_end_node(fdt));
     TRY(fdt_finish(fdt));
     return 0;
@@ -210,13 +239,28 @@ int fdt_build(void *buf, size_t size, const struct fdt_params *p, char *err, siz
 {
     if (p->nr_cpus == 0 || p->nr_cpus > MEMMAP_MAX_VCPUS || !p->mpidrs || p->ram_size == 0 ||
         !psci_version_is_supported(p->psci_version) || size > INT32_MAX ||
-        p->nr_virtio > MEMMAP_VIRTIO_SLOTS || p->initrd_start > p->initrd_end) {
+        (!p->devices && p->nr_virtio > MEMMAP_VIRTIO_SLOTS) || (p->nr_devices && !p->devices) ||
+        p->initrd_start > p->initrd_end) {
         snprintf(err, err_size, "device tree: invalid machine description");
         return -EINVAL;
     }
-    int rc = fdt_build_tree(buf, size, p);
+    for (unsigned int i = 0; p->devices && i < p->nr_devices; i++) {
+        if (!p->devices[i].ops || !p->devices[i].ops->type) {
+            snprintf(err, err_size, "device tree: device %u has no ops", i);
+            return -EINVAL;
+        }
+    }
+    struct device_list l;
+    device_list_init(&l, p);
+    unsigned int failed = UINT32_MAX;
+    int rc = fdt_build_tree(buf, size, p, &l, &failed);
     if (rc < 0) {
-        snprintf(err, err_size, "device tree: %s", fdt_strerror(rc));
+        if (failed != UINT32_MAX && rc != -FDT_ERR_NOSPACE)
+            snprintf(err, err_size, "device tree: node of %s at 0x%llx: %s",
+                     l.devs[failed].name ? l.devs[failed].name : l.devs[failed].ops->type,
+                     (unsigned long long)l.devs[failed].base, fdt_strerror(rc));
+        else
+            snprintf(err, err_size, "device tree: %s", fdt_strerror(rc));
         return rc == -FDT_ERR_NOSPACE ? -ENOSPC : -EINVAL;
     }
     return 0;

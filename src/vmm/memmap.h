@@ -12,7 +12,7 @@
 #define MEMMAP_MAX_VCPUS        123
 #define MEMMAP_UART_BASE        0x09000000ULL  /* 16550A, reg-shift 0, 8 byte registers */
 #define MEMMAP_UART_SIZE        0x00001000ULL
-#define MEMMAP_RTC_BASE         0x09010000ULL  /* reserved for the RTC */
+#define MEMMAP_RTC_BASE         0x09010000ULL  /* PL031 RTC (src/devices/pl031.h) */
 #define MEMMAP_RTC_SIZE         0x00001000ULL
 #define MEMMAP_VIRTIO_BASE      0x0A000000ULL  /* virtio-mmio slots, 512 bytes each */
 #define MEMMAP_VIRTIO_STRIDE    0x00000200ULL

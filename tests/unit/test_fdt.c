@@ -1,7 +1,10 @@
 /* test_fdt.c — the guest device tree, read back with libfdt: every node and property a guest
  * needs (memory, cpus with enable-method psci and MPIDR regs, the psci node's compatible per
  * version with method hvc, GICv3, timer, UART, /chosen stdout-path and bootargs, the reserve
- * map), and clear failures for bad input or a too small buffer. */
+ * map), and clear failures for bad input or a too small buffer. Device nodes come from a list
+ * of `struct device` in order: the same bytes as the transitional nr_virtio form, stdout-path
+ * from the first UART, devices without a node skipped, a failing node named in the error; the
+ * PL031 node as QEMU's virt board writes it, with the apb-pclk fixed clock it references. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +16,9 @@
 
 #include <libfdt.h>
 
+#include "devices/pl031.h"
+#include "devices/uart16550.h"
+#include "devices/virtio_blk.h"
 #include "psci/psci.h"
 #include "vmm/fdt.h"
 
@@ -145,6 +151,154 @@ static void test_fdt__aff3_uses_two_cells(void **state)
     assert_null(fdt_getprop(blob, chosen, "bootargs", NULL));
 }
 
+static struct device dev_uart(void)
+{
+    return (struct device){.ops = &uart16550_device_ops, .name = "uart", .base = 0x09000000,
+                           .size = 0x1000, .spi = 1};
+}
+
+static struct device dev_virtio(unsigned int slot)
+{
+    return (struct device){.ops = &virtio_blk_device_ops, .name = "virtio-blk",
+                           .base = 0x0a000000 + 0x200ull * slot, .size = 0x200,
+                           .spi = 16 + slot};
+}
+
+static void test_fdt__device_list_matches_the_fixed_layout(void **state)
+{
+    (void)state;
+    static uint8_t fixed[FDT_MAX_SIZE];
+    char err[128];
+    struct fdt_params p = params(PSCI_VERSION_1_3);
+    p.initrd_start = 0x44000000;
+    p.initrd_end = 0x44100000;
+    p.nr_virtio = 3;
+    assert_int_equal(fdt_build(fixed, sizeof(fixed), &p, err, sizeof(err)), 0);
+    struct device devs[4] = {dev_uart(), dev_virtio(0), dev_virtio(1), dev_virtio(2)};
+    p.nr_virtio = 7; /* ignored once devices are given */
+    p.devices = devs;
+    p.nr_devices = 4;
+    build(&p);
+    assert_int_equal(fdt_totalsize(blob), fdt_totalsize(fixed));
+    assert_memory_equal(blob, fixed, fdt_totalsize(fixed));
+
+    int len;
+    assert_string_equal(prop("/virtio_mmio@a000400", "compatible", NULL), "virtio,mmio");
+    const fdt64_t *reg = prop("/virtio_mmio@a000400", "reg", &len);
+    assert_int_equal(len, 16);
+    assert_int_equal(fdt64_ld(&reg[0]), 0x0a000400);
+    assert_int_equal(fdt64_ld(&reg[1]), 0x200);
+    const fdt32_t *irq = prop("/virtio_mmio@a000400", "interrupts", &len);
+    assert_int_equal(len, 12);
+    assert_int_equal(fdt32_ld(&irq[1]), 18);
+    assert_int_equal(fdt32_ld(&irq[2]), 4);
+    prop("/virtio_mmio@a000400", "dma-coherent", &len);
+    assert_int_equal(len, 0);
+    assert_int_equal(fdt32_ld((const fdt32_t *)prop("/uart@9000000", "clock-frequency", NULL)),
+                     1843200);
+    assert_int_equal(fdt_path_offset(blob, "/apb-pclk"), -FDT_ERR_NOTFOUND);
+}
+
+static void test_fdt__device_order_and_stdout(void **state)
+{
+    (void)state;
+    /* Nodes follow the list order; stdout-path names the first UART wherever it is. */
+    struct device devs[3] = {dev_virtio(1), dev_uart(), dev_virtio(0)};
+    devs[1].base = 0x09002000;
+    struct fdt_params p = params(PSCI_VERSION_1_3);
+    p.devices = devs;
+    p.nr_devices = 3;
+    build(&p);
+    assert_string_equal(prop("/chosen", "stdout-path", NULL), "/uart@9002000");
+    int a = fdt_path_offset(blob, "/virtio_mmio@a000200");
+    int b = fdt_path_offset(blob, "/uart@9002000");
+    int c = fdt_path_offset(blob, "/virtio_mmio@a000000");
+    assert_true(a > 0 && a < b && b < c);
+    /* No UART: no stdout-path, and nothing at the UART's usual place. */
+    p.devices = &devs[2];
+    p.nr_devices = 1;
+    build(&p);
+    int chosen = fdt_path_offset(blob, "/chosen");
+    assert_null(fdt_getprop(blob, chosen, "stdout-path", NULL));
+    assert_int_equal(fdt_path_offset(blob, "/uart@9000000"), -FDT_ERR_NOTFOUND);
+    /* No devices at all. */
+    p.nr_devices = 0;
+    build(&p);
+    assert_int_equal(fdt_path_offset(blob, "/virtio_mmio@a000000"), -FDT_ERR_NOTFOUND);
+}
+
+static int failing_node(const struct device *dev, void *fdt, const struct device_fdt_ctx *ctx)
+{
+    (void)dev;
+    (void)ctx;
+    int rc = fdt_begin_node(fdt, "broken@0");
+    return rc ? rc : -FDT_ERR_BADVALUE;
+}
+
+static void test_fdt__device_hooks(void **state)
+{
+    (void)state;
+    char err[128];
+    static const struct device_ops no_node = {.type = "nodeless"};
+    static const struct device_ops broken = {.type = "broken", .fdt_node = failing_node};
+    struct device devs[2] = {{.ops = &no_node, .name = "quiet"}, dev_uart()};
+    struct fdt_params p = params(PSCI_VERSION_1_3);
+    p.devices = devs;
+    p.nr_devices = 2;
+    build(&p);
+    assert_true(fdt_path_offset(blob, "/uart@9000000") > 0);
+    devs[0] = (struct device){.ops = &broken, .name = "flaky", .base = 0x1000};
+    assert_int_equal(fdt_build(blob, sizeof(blob), &p, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "flaky"));
+    assert_non_null(strstr(err, "0x1000"));
+    devs[0].ops = NULL;
+    assert_int_equal(fdt_build(blob, sizeof(blob), &p, err, sizeof(err)), -EINVAL);
+    p.devices = NULL; /* a count without a list */
+    assert_int_equal(fdt_build(blob, sizeof(blob), &p, err, sizeof(err)), -EINVAL);
+}
+
+static void test_fdt__pl031_and_its_clock(void **state)
+{
+    (void)state;
+    struct device devs[2] = {
+        dev_uart(),
+        {.ops = &pl031_device_ops, .name = "rtc", .base = 0x09010000, .size = 0x1000, .spi = 2},
+    };
+    struct fdt_params p = params(PSCI_VERSION_1_3);
+    p.devices = devs;
+    p.nr_devices = 2;
+    build(&p);
+    int len;
+    const char *compat = prop("/pl031@9010000", "compatible", &len);
+    static const char expect[] = "arm,pl031\0arm,primecell";
+    assert_int_equal(len, sizeof(expect));
+    assert_memory_equal(compat, expect, sizeof(expect));
+    const fdt64_t *reg = prop("/pl031@9010000", "reg", &len);
+    assert_int_equal(len, 16);
+    assert_int_equal(fdt64_ld(&reg[0]), 0x09010000);
+    assert_int_equal(fdt64_ld(&reg[1]), 0x1000);
+    const fdt32_t *irq = prop("/pl031@9010000", "interrupts", &len);
+    assert_int_equal(len, 12);
+    assert_int_equal(fdt32_ld(&irq[0]), 0); /* GIC_SPI */
+    assert_int_equal(fdt32_ld(&irq[1]), 2);
+    assert_int_equal(fdt32_ld(&irq[2]), 4); /* IRQ_TYPE_LEVEL_HIGH */
+    assert_string_equal(prop("/pl031@9010000", "clock-names", NULL), "apb_pclk");
+    const fdt32_t *clocks = prop("/pl031@9010000", "clocks", &len);
+    assert_int_equal(len, 4);
+    /* The phandle resolves to the fixed 24 MHz clock. */
+    int clk = fdt_node_offset_by_phandle(blob, fdt32_ld(clocks));
+    assert_int_equal(clk, fdt_path_offset(blob, "/apb-pclk"));
+    assert_string_equal(prop("/apb-pclk", "compatible", NULL), "fixed-clock");
+    assert_int_equal(fdt32_ld((const fdt32_t *)prop("/apb-pclk", "#clock-cells", NULL)), 0);
+    assert_int_equal(fdt32_ld((const fdt32_t *)prop("/apb-pclk", "clock-frequency", NULL)),
+                     24000000);
+    assert_string_equal(prop("/apb-pclk", "clock-output-names", NULL), "clk24mhz");
+    uint32_t gic = fdt32_ld((const fdt32_t *)prop("/intc@8000000", "phandle", NULL));
+    assert_true(fdt32_ld(clocks) != gic);
+    /* The clock precedes the devices that use it. */
+    assert_true(clk < fdt_path_offset(blob, "/uart@9000000"));
+}
+
 static void test_fdt__errors(void **state)
 {
     (void)state;
@@ -166,6 +320,10 @@ int main(void)
         cmocka_unit_test(test_fdt__devices),
         cmocka_unit_test(test_fdt__aff3_uses_two_cells),
         cmocka_unit_test(test_fdt__errors),
+        cmocka_unit_test(test_fdt__device_list_matches_the_fixed_layout),
+        cmocka_unit_test(test_fdt__device_order_and_stdout),
+        cmocka_unit_test(test_fdt__device_hooks),
+        cmocka_unit_test(test_fdt__pl031_and_its_clock),
     };
     return cmocka_run_group_tests_name("fdt", tests, NULL, NULL);
 }

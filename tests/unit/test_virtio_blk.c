@@ -1,6 +1,8 @@
 /* test_virtio_blk.c — virtio-blk on a temporary raw image: negotiation and config, read/write
  * reaching the file byte for byte, flush, get-id, read-only disks, bad requests (IOERR/UNSUPP)
- * and broken chains (DEVICE_NEEDS_RESET), plus the --disk syntax. */
+ * and broken chains (DEVICE_NEEDS_RESET), plus the --disk syntax. Snapshots: a restored device
+ * continues its ring; the snapshot contract checks hold; a disk of another size or mode is
+ * refused. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -12,6 +14,7 @@
 
 #include "devices/virtio_blk.h"
 #include "virtio_driver.h"
+#include "device_check.h"
 
 #define SECTORS 16
 #define HDR (TD_DATA)
@@ -331,6 +334,75 @@ static void test_virtio_blk__open_errors_name_the_file(void **state)
                      true);
 }
 
+static void test_virtio_blk__save_change_restore(void **state)
+{
+    struct fx *f = *state;
+    struct device dev = virtio_blk_device(&f->blk, 0x0a000200);
+    assert_string_equal(dev.ops->type, "virtio-blk");
+    assert_string_equal(dev.name, "virtio-blk");
+    assert_int_equal(dev.base, 0x0a000200);
+    uint32_t used;
+    assert_int_equal(submit(f, VIRTIO_BLK_T_IN, 1, 512, true, &used), VIRTIO_BLK_S_OK);
+    struct dc_state saved = dc_save(&dev);
+    uint8_t *ram = malloc(TD_RAM_SIZE);
+    memcpy(ram, f->mem.host, TD_RAM_SIZE);
+    uint16_t next_used = f->next_used;
+
+    assert_int_equal(submit(f, VIRTIO_BLK_T_IN, 2, 512, true, &used), VIRTIO_BLK_S_OK);
+    device_reset(&dev);
+    assert_int_equal(td_rd(&f->blk.transport, VIRTIO_MMIO_STATUS), 0);
+
+    memcpy(f->mem.host, ram, TD_RAM_SIZE);
+    f->next_used = next_used;
+    dc_restore_ok(&dev, &saved);
+    assert_true(td_rd(&f->blk.transport, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK);
+    assert_int_equal(submit(f, VIRTIO_BLK_T_IN, 4, 512, true, &used), VIRTIO_BLK_S_OK);
+    assert_int_equal(td_used_idx(&f->mem), 2);
+    assert_int_equal(*(uint8_t *)td_ptr(&f->mem, BUF), 'e');
+    free(ram);
+    free(saved.data);
+}
+
+static void test_virtio_blk__snapshot_contract(void **state)
+{
+    struct fx *f = *state;
+    struct device dev = virtio_blk_device(&f->blk, 0x0a000000);
+    uint32_t used;
+    assert_int_equal(submit(f, VIRTIO_BLK_T_IN, 1, 512, true, &used), VIRTIO_BLK_S_OK);
+    dc_check_bad_lengths_and_version(&dev);
+    dc_check_corruptions(&dev, NULL, NULL);
+}
+
+static void test_virtio_blk__restore_refuses_another_disk(void **state)
+{
+    struct fx *f = *state;
+    struct device dev = virtio_blk_device(&f->blk, 0x0a000000);
+    struct dc_state s = dc_save(&dev);
+    char path[64], err[256];
+    make_image(path, sizeof(path));
+    struct irq_line line = {0};
+    struct virtio_blk other;
+    /* Same size, opened read-only: it offers VIRTIO_BLK_F_RO, another feature set. */
+    assert_int_equal(virtio_blk_init(&other, path, true, "x", &f->mem, line, err, sizeof(err)), 0);
+    struct device odev = virtio_blk_device(&other, 0x0a000200);
+    assert_int_equal(dc_restore_bytes(&odev, s.data, s.len, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "different device"));
+    virtio_blk_release(&other);
+    /* Read-write, one sector more. */
+    int fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    uint8_t sector[512] = {0};
+    assert_int_equal(write(fd, sector, sizeof(sector)), sizeof(sector));
+    close(fd);
+    assert_int_equal(virtio_blk_init(&other, path, false, "x", &f->mem, line, err, sizeof(err)), 0);
+    assert_int_equal(dc_restore_bytes(&odev, s.data, s.len, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "16 sectors"));
+    assert_non_null(strstr(err, "17"));
+    virtio_blk_release(&other);
+    unlink(path);
+    free(s.data);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(test_virtio_blk__##name, setup, teardown)
 
 int main(void)
@@ -348,6 +420,9 @@ int main(void)
         T(hostile_buffer_outside_ram),
         cmocka_unit_test(test_virtio_blk__parse_spec),
         T(open_errors_name_the_file),
+        T(save_change_restore),
+        T(snapshot_contract),
+        T(restore_refuses_another_disk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

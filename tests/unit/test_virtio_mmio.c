@@ -1,6 +1,9 @@
 /* test_virtio_mmio.c — the virtio-mmio v2 transport: register file, feature negotiation,
  * status machine and reset, queue set-up checks, notifications and the interrupt line, with a
- * dummy device whose handler records calls. Invariants are checked after every scenario. */
+ * dummy device whose handler records calls. Invariants are checked after every scenario.
+ * Snapshots: save -> change -> restore (RAM too) continues the rings exactly where they were;
+ * the device.h contract checks; a state of another device or a ready queue outside RAM is
+ * refused. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +11,7 @@
 #include <cmocka.h>
 
 #include "virtio_driver.h"
+#include "device_check.h"
 
 struct dummy {
     uint8_t config[12];
@@ -319,6 +323,121 @@ static void test_virtio_mmio__init_rejects_bad_config(void **state)
     assert_int_equal(virtio_mmio_init(&vm, &cfg, &f->mem, line), -EINVAL);
 }
 
+static const struct device_ops dummy_device_ops = VIRTIO_MMIO_DEVICE_OPS("dummy");
+
+/* Submit one 4-byte buffer in descriptor `desc` and notify. */
+static void submit_one(struct fx *f, uint16_t desc)
+{
+    td_desc(&f->mem, desc, TD_DATA + 16u * desc, 4, 0, 0);
+    td_avail(&f->mem, desc);
+    td_wr(&f->vm, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+}
+
+static void test_virtio_mmio__save_change_restore_continues_the_rings(void **state)
+{
+    struct fx *f = *state;
+    f->dev.echo = true;
+    struct device dev = virtio_mmio_device(&f->vm, &dummy_device_ops, "dummy", 0x0a000000);
+    assert_int_equal(dev.spi, 16);
+    assert_int_equal(dev.size, 0x200);
+    td_bring_up(&f->vm, ALL_FEATURES);
+    submit_one(f, 0);
+    submit_one(f, 1);
+    assert_int_equal(td_used_idx(&f->mem), 2);
+    td_wr(&f->vm, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+    td_wr(&f->vm, VIRTIO_MMIO_QUEUE_SEL, 0);
+    assert_int_equal(f->irq.level, 1); /* used-buffer interrupt not yet acknowledged */
+    struct dc_state saved = dc_save(&dev);
+    uint8_t *ram = malloc(TD_RAM_SIZE);
+    memcpy(ram, f->mem.host, TD_RAM_SIZE);
+
+    /* Change: more requests, acknowledge, then a driver reset. */
+    submit_one(f, 2);
+    td_wr(&f->vm, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_INT_USED_RING);
+    td_wr(&f->vm, VIRTIO_MMIO_STATUS, 0);
+    assert_int_equal(f->irq.level, 0);
+    assert_int_equal(td_rd(&f->vm, VIRTIO_MMIO_QUEUE_READY), 0);
+
+    /* Restore device and RAM, as a snapshot restore does. */
+    memcpy(f->mem.host, ram, TD_RAM_SIZE);
+    dc_restore_ok(&dev, &saved);
+    assert_int_equal(f->irq.level, 1);
+    assert_int_equal(td_rd(&f->vm, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_INT_USED_RING);
+    assert_true(td_rd(&f->vm, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK);
+    assert_true(virtio_mmio_has_feature(&f->vm, 3));
+    assert_int_equal(td_rd(&f->vm, VIRTIO_MMIO_DEVICE_FEATURES), (uint32_t)(ALL_FEATURES >> 32));
+    assert_int_equal(td_rd(&f->vm, VIRTIO_MMIO_QUEUE_READY), 1);
+    assert_true(virtio_mmio_check_invariants(&f->vm));
+    /* The next request is taken from avail entry 2 and completes as used entry 2. */
+    submit_one(f, 5);
+    assert_int_equal(td_used_idx(&f->mem), 3);
+    uint32_t id, len;
+    td_used_elem(&f->mem, 2, &id, &len);
+    assert_int_equal(id, 5);
+    free(ram);
+    free(saved.data);
+}
+
+static void notify_and_check(const struct device *dev, void *arg)
+{
+    struct fx *f = arg;
+    (void)dev;
+    assert_true(virtio_mmio_check_invariants(&f->vm));
+    submit_one(f, 3);
+    td_wr(&f->vm, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+    td_rd(&f->vm, VIRTIO_MMIO_QUEUE_READY);
+    assert_true(virtio_mmio_check_invariants(&f->vm));
+}
+
+static void test_virtio_mmio__snapshot_contract(void **state)
+{
+    struct fx *f = *state;
+    f->dev.echo = true;
+    struct device dev = virtio_mmio_device(&f->vm, &dummy_device_ops, "dummy", 0x0a000000);
+    dc_check_bad_lengths_and_version(&dev); /* fresh, before the driver */
+    td_bring_up(&f->vm, ALL_FEATURES);
+    submit_one(f, 0);
+    dc_check_bad_lengths_and_version(&dev);
+    dc_check_corruptions(&dev, notify_and_check, f);
+}
+
+static void test_virtio_mmio__restore_refuses_hostile_states(void **state)
+{
+    struct fx *f = *state;
+    struct device dev = virtio_mmio_device(&f->vm, &dummy_device_ops, "dummy", 0x0a000000);
+    td_bring_up(&f->vm, ALL_FEATURES);
+    struct dc_state s = dc_save(&dev);
+    /* Layout: version id features(8) nr_queues config_size driver_features(8) dsel drsel
+     * qsel status istatus generation | size(2) ready desc(8) avail(8) used(8) ... */
+    enum { ID = 4, NRQ = 16, CFG = 20, DRVF = 24, STATUS = 44, ISTATUS = 48, Q0 = 56,
+           Q0_DESC = Q0 + 3, Q0_USED = Q0 + 19 };
+    static const struct { size_t at; uint8_t value; } bad[] = {
+        {ID, 43}, {NRQ, 2}, {CFG, 13}, {DRVF + 4, 0}, {DRVF + 7, 0x80}, {STATUS + 1, 1},
+        {ISTATUS, 4}, {Q0_DESC + 7, 0x10}, {Q0_DESC, 0x08}, {Q0_USED + 3, 0x80}, {Q0 + 2, 2},
+        {Q0, 3},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint8_t copy[256];
+        assert_true(s.len <= sizeof(copy));
+        memcpy(copy, s.data, s.len);
+        copy[bad[i].at] = bad[i].value;
+        dc_expect_refused(&dev, &s, copy, s.len, "hostile field at", bad[i].at);
+    }
+    /* A state of another device type. */
+    struct virtio_mmio other;
+    struct dummy other_dev = {0};
+    struct virtio_mmio_config cfg = {.device_id = 7, .device_features = DUMMY_FEATURES,
+                                     .nr_queues = 1, .config_size = 12, .ops = &dummy_ops,
+                                     .opaque = &other_dev};
+    assert_int_equal(virtio_mmio_init(&other, &cfg, &f->mem, (struct irq_line){0}), 0);
+    struct device odev = virtio_mmio_device(&other, &dummy_device_ops, "other", 0x0a000200);
+    char err[256];
+    assert_int_equal(dc_restore_bytes(&odev, s.data, s.len, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "different device"));
+    virtio_mmio_release(&other);
+    free(s.data);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(test_virtio_mmio__##name, setup, teardown)
 
 int main(void)
@@ -337,6 +456,9 @@ int main(void)
         T(queue_registers_locked_while_ready),
         T(status_zero_resets_everything),
         T(init_rejects_bad_config),
+        T(save_change_restore_continues_the_rings),
+        T(snapshot_contract),
+        T(restore_refuses_hostile_states),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
