@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "machine/machine.h"
@@ -33,10 +35,10 @@ const char *board_irq_source_name(const struct machine *m, unsigned int spi)
         return "console";
     if (spi == MEMMAP_RTC_SPI)
         return "rtc";
+    if (m->input_ready && spi == m->input_spi)
+        return "input";
     if (spi >= MEMMAP_VIRTIO_SPI_BASE && spi < MEMMAP_VIRTIO_SPI_BASE + m->nr_disks_ready)
         return "disk";
-    if (spi >= MEMMAP_VIRTIO_SPI_BASE && spi < MEMMAP_VIRTIO_SPI_BASE + MEMMAP_VIRTIO_SLOTS)
-        return "input";
     return "other";
 }
 
@@ -124,52 +126,48 @@ int board_console_start(struct machine *m, char *err, size_t errlen)
 
 /* ---- devices ----------------------------------------------------------------------------------- */
 
+static int add_device(struct machine *m, struct device dev, char *err, size_t errlen)
+{
+    int rc = device_register(&m->bus, &dev);
+    if (rc) {
+        snprintf(err, errlen, "registering %s at 0x%llx: %s", dev.name,
+                 (unsigned long long)dev.base, strerror(-rc));
+        return rc;
+    }
+    m->devices[m->nr_devices++] = dev;
+    return 0;
+}
+
 static void disk_notify(void *opaque)
 {
     virtio_mmio_notify(opaque, 0);
 }
 
-/* One virtio-blk device per --disk, in virtio-mmio slot order (slot n: MEMMAP_VIRTIO_BASE +
- * n * stride, SPI 16 + n). The guest sees them as /dev/vda, vdb ... in --disk order. */
-static int setup_disks(struct machine *m, char *err, size_t errlen)
+/* The RTC asks to be called back at a wall-clock time (0: cancel): a CLOCK_REALTIME timerfd
+ * the main loop watches (any thread may re-arm it: timerfd_settime is thread-safe). */
+static void rtc_schedule(void *opaque, uint64_t realtime_ns)
 {
-    if (!m->opts.nr_disks)
-        return 0;
-    m->disks = calloc(m->opts.nr_disks, sizeof(*m->disks));
-    if (!m->disks)
-        return -ENOMEM;
-    for (unsigned int i = 0; i < m->opts.nr_disks; i++) {
-        char *path;
-        bool ro;
-        char id[24];
-        int rc = virtio_blk_parse_spec(m->opts.disks[i], &path, &ro, err, errlen);
-        if (rc)
-            return rc;
-        snprintf(id, sizeof(id), "pscivm-disk%u", i);
-        struct irq_line irq = {.set = board_irq_set, .opaque = m,
-                               .spi = MEMMAP_VIRTIO_SPI_BASE + i};
-        rc = virtio_blk_init(&m->disks[i], path, ro, id, &m->mem, irq, err, errlen);
-        free(path);
-        if (rc)
-            return rc;
-        m->nr_disks_ready = i + 1;
-        uint64_t base = MEMMAP_VIRTIO_BASE + (uint64_t)i * MEMMAP_VIRTIO_STRIDE;
-        rc = bus_register(&m->bus, base, VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops,
-                          &m->disks[i].transport, "virtio-blk");
-        if (rc) {
-            snprintf(err, errlen, "registering virtio-blk %u at 0x%llx: %s", i,
-                     (unsigned long long)base, strerror(-rc));
-            return rc;
-        }
-        /* QueueNotify of queue 0 without an exit when the backend offers it (the MMIO path
-         * stays as the fallback: the bus still routes the register). */
-        if (m->hv.ops->notify_add)
-            m->hv.ops->notify_add(m->hv.opaque, base + VIRTIO_MMIO_QUEUE_NOTIFY, 0, disk_notify,
-                                  &m->disks[i].transport);
-    }
-    return 0;
+    struct machine *m = opaque;
+    if (m->rtc_timer_fd < 0)
+        return;
+    struct itimerspec its = {.it_value = {.tv_sec = (time_t)(realtime_ns / 1000000000ULL),
+                                          .tv_nsec = (long)(realtime_ns % 1000000000ULL)}};
+    if (realtime_ns && its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+        its.it_value.tv_nsec = 1;
+    timerfd_settime(m->rtc_timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+void board_rtc_timer(struct machine *m)
+{
+    uint64_t n;
+    if (read(m->rtc_timer_fd, &n, sizeof(n)) == (ssize_t)sizeof(n) && m->rtc_ready)
+        pl031_timer_fired(&m->rtc);
+}
+
+/* The board, in device-tree order: the UART, the PL031 RTC, one virtio-blk per --disk in
+ * virtio-mmio slots 0.. (the guest sees /dev/vda, vdb ... in --disk order), then the power
+ * button (virtio-input) in the next slot. Slot n: MEMMAP_VIRTIO_BASE + n * stride, SPI 16 + n.
+ * A new device: its file, plus one add_device() line here. */
 int board_build(struct machine *m, char *err, size_t errlen)
 {
     struct irq_line irq = {.set = board_irq_set, .opaque = m, .spi = MEMMAP_UART_SPI};
@@ -179,29 +177,85 @@ int board_build(struct machine *m, char *err, size_t errlen)
         return rc;
     }
     m->uart_ready = true;
-    rc = bus_register(&m->bus, MEMMAP_UART_BASE, MEMMAP_UART_SIZE, &uart16550_ops, &m->uart,
-                      "uart");
+    rc = add_device(m, uart16550_device(&m->uart, MEMMAP_UART_BASE), err, errlen);
+    if (rc)
+        return rc;
+
+    m->rtc_timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (m->rtc_timer_fd < 0) {
+        snprintf(err, errlen, "timerfd for the RTC: %s", strerror(errno));
+        return -errno;
+    }
+    irq.spi = MEMMAP_RTC_SPI;
+    rc = pl031_init(&m->rtc, &irq, NULL, rtc_schedule, m);
     if (rc) {
-        snprintf(err, errlen, "registering the UART at 0x%llx: %s",
-                 (unsigned long long)MEMMAP_UART_BASE, strerror(-rc));
+        snprintf(err, errlen, "PL031 RTC: %s", strerror(-rc));
         return rc;
     }
-    return setup_disks(m, err, errlen);
+    m->rtc_ready = true;
+    rc = add_device(m, pl031_device(&m->rtc, MEMMAP_RTC_BASE), err, errlen);
+    if (rc)
+        return rc;
+
+    if (m->opts.nr_disks) {
+        m->disks = calloc(m->opts.nr_disks, sizeof(*m->disks));
+        if (!m->disks)
+            return -ENOMEM;
+    }
+    unsigned int slot = 0;
+    for (unsigned int i = 0; i < m->opts.nr_disks; i++, slot++) {
+        char *path;
+        bool ro;
+        char id[24];
+        rc = virtio_blk_parse_spec(m->opts.disks[i], &path, &ro, err, errlen);
+        if (rc)
+            return rc;
+        snprintf(id, sizeof(id), "pscivm-disk%u", i);
+        irq.spi = MEMMAP_VIRTIO_SPI_BASE + slot;
+        rc = virtio_blk_init(&m->disks[i], path, ro, id, &m->mem, irq, err, errlen);
+        free(path);
+        if (rc)
+            return rc;
+        m->nr_disks_ready = i + 1;
+        uint64_t base = MEMMAP_VIRTIO_BASE + (uint64_t)slot * MEMMAP_VIRTIO_STRIDE;
+        rc = add_device(m, virtio_blk_device(&m->disks[i], base), err, errlen);
+        if (rc)
+            return rc;
+        /* QueueNotify of queue 0 without an exit when the backend offers it (the MMIO path
+         * stays as the fallback: the bus still routes the register). */
+        if (m->hv.ops->notify_add)
+            m->hv.ops->notify_add(m->hv.opaque, base + VIRTIO_MMIO_QUEUE_NOTIFY, 0, disk_notify,
+                                  &m->disks[i].transport);
+    }
+
+    m->input_spi = MEMMAP_VIRTIO_SPI_BASE + slot;
+    irq.spi = m->input_spi;
+    rc = virtio_input_init(&m->input, &m->mem, irq, err, errlen);
+    if (rc)
+        return rc;
+    m->input_ready = true;
+    return add_device(m, virtio_input_device(&m->input, MEMMAP_VIRTIO_BASE +
+                                             (uint64_t)slot * MEMMAP_VIRTIO_STRIDE), err, errlen);
 }
 
 void board_reset(struct machine *m)
 {
-    uart16550_reset(&m->uart);
-    for (unsigned int i = 0; i < m->nr_disks_ready; i++)
-        virtio_mmio_reset(&m->disks[i].transport);
+    for (unsigned int i = 0; i < m->nr_devices; i++)
+        device_reset(&m->devices[i]);
 }
 
 int board_press_key(struct machine *m, enum board_key key, char *err, size_t errlen)
 {
-    (void)m;
-    (void)key;
-    snprintf(err, errlen, "this machine has no power button device");
-    return -ENODEV;
+    static const uint16_t codes[] = {
+        [BOARD_KEY_POWER] = 116,  /* KEY_POWER */
+        [BOARD_KEY_SLEEP] = 142,  /* KEY_SLEEP */
+        [BOARD_KEY_WAKEUP] = 143, /* KEY_WAKEUP */
+    };
+    if (!m->input_ready) {
+        snprintf(err, errlen, "this machine has no power button device");
+        return -ENODEV;
+    }
+    return virtio_input_press_key(&m->input, codes[key], err, errlen);
 }
 
 void board_release(struct machine *m)
@@ -217,6 +271,15 @@ void board_release(struct machine *m)
     }
     for (unsigned int i = 0; i < m->nr_disks_ready; i++)
         virtio_blk_release(&m->disks[i]);
+    if (m->rtc_ready)
+        pl031_release(&m->rtc);
+    if (m->input_ready)
+        virtio_input_release(&m->input);
+    m->rtc_ready = m->input_ready = false;
+    if (m->rtc_timer_fd >= 0)
+        close(m->rtc_timer_fd);
+    m->rtc_timer_fd = -1;
+    m->nr_devices = 0;
     free(m->disks);
     m->disks = NULL;
     m->nr_disks_ready = 0;

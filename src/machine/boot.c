@@ -168,7 +168,8 @@ int boot_load_images(struct machine *m, char *err, size_t errlen)
         .reserve_size = DTB_AREA_SIZE,
         .initrd_start = m->initrd_size ? m->layout.initrd_addr : 0,
         .initrd_end = m->initrd_size ? m->layout.initrd_addr + m->initrd_size : 0,
-        .nr_virtio = m->nr_disks_ready,
+        .devices = m->devices,
+        .nr_devices = m->nr_devices,
     };
     void *dtb = guest_mem_ptr(&m->mem, m->dtb_gpa, FDT_MAX_SIZE);
     if (!dtb) {

@@ -41,6 +41,9 @@
 #include <stdint.h>
 
 #include "devices/bus.h"
+#include "devices/device.h"
+#include "devices/pl031.h"
+#include "devices/virtio_input.h"
 #include "devices/guest_mem.h"
 #include "devices/uart16550.h"
 #include "devices/virtio_blk.h"
@@ -127,6 +130,15 @@ struct machine {
 
     struct virtio_blk *disks;   /* opts.nr_disks, in virtio-mmio slots 0.. */
     unsigned int nr_disks_ready;
+    struct pl031 rtc;           /* PL031 RTC (wall clock, alarm = wake source) */
+    bool rtc_ready;
+    int rtc_timer_fd;           /* timerfd (CLOCK_REALTIME) for the RTC's alarm */
+    struct virtio_input input;  /* the power button (KEY_POWER, KEY_SLEEP, KEY_WAKEUP) */
+    bool input_ready;
+    unsigned int input_spi;
+    /* The device table (board.c): MMIO windows on the bus, reset, state, DT nodes in order. */
+    struct device devices[4 + RUN_MAX_DISKS];
+    unsigned int nr_devices;
 
     /* Console (board.c). */
     struct console console;
@@ -244,6 +256,8 @@ void boot_release(struct machine *m);
 int board_build(struct machine *m, char *err, size_t errlen);
 void board_reset(struct machine *m);
 void board_release(struct machine *m);
+/* The RTC alarm's timerfd fired (main loop). */
+void board_rtc_timer(struct machine *m);
 int board_console_open(struct machine *m, char *err, size_t errlen);
 int board_console_start(struct machine *m, char *err, size_t errlen);
 void board_console_flush(struct machine *m);

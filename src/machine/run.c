@@ -1,5 +1,6 @@
 /* run.c — the main loop of one machine: an epoll loop (util/loop.h) on the main thread serving
  * SIGINT/SIGTERM (signalfd), --timeout (timerfd), the kernel-mode observation tick (timerfd),
+ * the RTC alarm (timerfd),
  * the QMP control socket and its clients, and wake-ups from vCPU threads (stop requests). Each
  * boot: reset, start the vCPU threads, serve the loop until a stop request, join; a reset
  * request restarts in-process. */
@@ -73,6 +74,13 @@ static int timer_fd(clockid_t clock, const struct itimerspec *its, int flags)
     return fd;
 }
 
+static void on_rtc(void *opaque, int fd, uint32_t events)
+{
+    (void)fd;
+    (void)events;
+    board_rtc_timer(opaque);
+}
+
 /* The loop's file descriptors: signals, timeout, kernel-mode tick, QMP. */
 static int loop_setup(struct machine *m, char *err, size_t errlen)
 {
@@ -110,6 +118,10 @@ static int loop_setup(struct machine *m, char *err, size_t errlen)
             snprintf(err, errlen, "timerfd (kernel-mode tick): %s", strerror(errno));
             return -EIO;
         }
+    }
+    if (m->rtc_timer_fd >= 0 && loop_add(&m->loop, m->rtc_timer_fd, EPOLLIN, on_rtc, m)) {
+        snprintf(err, errlen, "watching the RTC timer: %s", strerror(errno));
+        return -EIO;
     }
     if (m->opts.qmp) {
         m->qmp = calloc(1, sizeof(*m->qmp));
