@@ -16,8 +16,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -381,7 +379,7 @@ static void reap(struct qmp_server *s)
             pp = &c->next;
         }
     }
-    if (freed && s->accept_paused && loop_modify(s->loop, s->listen_fd, EPOLLIN) == 0)
+    if (freed && s->accept_paused && loop_modify(s->loop, s->listener.fd, EPOLLIN) == 0)
         s->accept_paused = false;
 }
 
@@ -469,115 +467,35 @@ static void event_cb(void *opaque, int fd, uint32_t events)
     reap(s);
 }
 
-/* ---- the listening socket ---------------------------------------------------------------- */
-
-/* 0: a socket nobody accepts on (stale), -EADDRINUSE: a live server, or -errno. */
-static int probe_socket(const struct sockaddr_un *addr)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int rc = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
-    int e = errno;
-    close(fd);
-    if (rc == 0 || e == EAGAIN || e == EINPROGRESS)
-        return -EADDRINUSE;
-    return e == ECONNREFUSED || e == ENOENT ? 0 : -e;
-}
-
-static int make_listener(struct qmp_server *s, const char *path, char *err, size_t errlen)
-{
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (!*path || strlen(path) >= sizeof(addr.sun_path))
-        return fail(err, errlen, -ENAMETOOLONG, "QMP socket path '%s': empty or longer than %zu "
-                    "bytes", path, sizeof(addr.sun_path) - 1);
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-
-    struct stat st;
-    if (lstat(path, &st) == 0) {
-        if (!S_ISSOCK(st.st_mode))
-            return fail(err, errlen, -EEXIST, "%s exists and is not a socket (left untouched)",
-                        path);
-        int rc = probe_socket(&addr);
-        if (rc == -EADDRINUSE)
-            return fail(err, errlen, rc, "%s: another server is listening on this socket", path);
-        if (rc < 0)
-            return fail(err, errlen, rc, "cannot check whether %s is in use: %s", path,
-                        strerror(-rc));
-        if (unlink(path) < 0 && errno != ENOENT)
-            return fail(err, errlen, -errno, "cannot remove stale socket %s: %s", path,
-                        strerror(errno));
-    } else if (errno != ENOENT) {
-        return fail(err, errlen, -errno, "cannot stat %s: %s", path, strerror(errno));
-    }
-
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return fail(err, errlen, -errno, "socket(AF_UNIX): %s", strerror(errno));
-    /* Linux creates the socket file with the socket inode's mode (minus the umask): 0600
-     * from the first instant, then chmod makes it exactly 0600 whatever the umask. */
-    (void)fchmod(fd, 0600);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        int e = errno;
-        close(fd);
-        return fail(err, errlen, -e, "cannot bind QMP socket %s: %s", path, strerror(e));
-    }
-    int e = 0;
-    if (chmod(path, 0600) < 0 || lstat(path, &st) < 0)
-        e = errno;
-    else if (listen(fd, QMP_MAX_CLIENTS) < 0)
-        e = errno;
-    if (e) {
-        unlink(path);
-        close(fd);
-        return fail(err, errlen, -e, "cannot listen on QMP socket %s: %s", path, strerror(e));
-    }
-    s->sock_dev = st.st_dev;
-    s->sock_ino = st.st_ino;
-    s->listen_fd = fd;
-    return 0;
-}
-
 int qmp_server_init(struct qmp_server *s, const char *path, struct loop *loop,
                     const struct vm_control *ctl, char *err, size_t errlen)
 {
-    *s = (struct qmp_server){.loop = loop, .ctl = *ctl, .listen_fd = -1, .event_fd = -1};
-    s->path = strdup(path);
-    if (!s->path)
-        return fail(err, errlen, -ENOMEM, "out of memory");
+    *s = (struct qmp_server){.loop = loop, .ctl = *ctl, .event_fd = -1};
     int rc = pthread_mutex_init(&s->lock, NULL);
-    if (rc) {
-        free(s->path);
+    if (rc)
         return fail(err, errlen, -rc, "pthread_mutex_init: %s", strerror(rc));
-    }
     s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->event_fd < 0) {
         rc = fail(err, errlen, -errno, "eventfd: %s", strerror(errno));
-        goto out;
+        goto out_lock;
     }
-    rc = make_listener(s, path, err, errlen);
+    rc = unix_listener_init(&s->listener, path, QMP_MAX_CLIENTS, err, errlen);
     if (rc)
-        goto out;
+        goto out_eventfd;
     rc = loop_add(loop, s->event_fd, EPOLLIN, event_cb, s);
     if (rc == 0) {
-        rc = loop_add(loop, s->listen_fd, EPOLLIN, listen_cb, s);
-        if (rc)
-            loop_remove(loop, s->event_fd);
+        rc = loop_add(loop, s->listener.fd, EPOLLIN, listen_cb, s);
+        if (rc == 0)
+            return 0;
+        loop_remove(loop, s->event_fd);
     }
-    if (rc) {
-        fail(err, errlen, rc, "cannot watch QMP socket %s: %s", path, strerror(-rc));
-        unlink(path);
-        goto out;
-    }
-    return 0;
-out:
-    if (s->listen_fd >= 0)
-        close(s->listen_fd);
-    if (s->event_fd >= 0)
-        close(s->event_fd);
+    fail(err, errlen, rc, "cannot watch QMP socket %s: %s", path, strerror(-rc));
+    unix_listener_release(&s->listener);
+out_eventfd:
+    close(s->event_fd);
+out_lock:
     pthread_mutex_destroy(&s->lock);
-    free(s->path);
-    *s = (struct qmp_server){.listen_fd = -1, .event_fd = -1};
+    *s = (struct qmp_server){.listener.fd = -1, .event_fd = -1};
     return rc;
 }
 
@@ -596,7 +514,8 @@ static void drain(struct qmp_server *s)
                 who[n++] = c;
             }
         clock_gettime(CLOCK_MONOTONIC, &now);
-        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        long elapsed = (now.tv_sec - start.tv_sec) * 1000 +
+                       (now.tv_nsec - start.tv_nsec) / 1000000;
         if (!n || elapsed >= RELEASE_DRAIN_MS || poll(pfds, n, RELEASE_DRAIN_MS - elapsed) <= 0)
             return;
         for (nfds_t i = 0; i < n; i++)
@@ -607,10 +526,10 @@ static void drain(struct qmp_server *s)
 
 void qmp_server_release(struct qmp_server *s)
 {
-    if (!s->path)
+    if (s->event_fd < 0)
         return; /* never initialised, or released already */
-    loop_remove(s->loop, s->listen_fd);
-    close(s->listen_fd);
+    loop_remove(s->loop, s->listener.fd);
+    unix_listener_release(&s->listener);
     deliver_events(s);
     drain(s);
     while (s->conns) {
@@ -624,10 +543,6 @@ void qmp_server_release(struct qmp_server *s)
         next = ev->next;
         free(ev);
     }
-    struct stat st;
-    if (lstat(s->path, &st) == 0 && st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
-        unlink(s->path);
     pthread_mutex_destroy(&s->lock);
-    free(s->path);
-    *s = (struct qmp_server){.listen_fd = -1, .event_fd = -1};
+    *s = (struct qmp_server){.listener.fd = -1, .event_fd = -1};
 }

@@ -23,9 +23,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/types.h>
 
 #include "machine/control.h"
+#include "util/unix_listener.h"
 
 struct json_object;
 struct loop;
@@ -40,11 +40,8 @@ struct qmp_event;
 struct qmp_server {
     struct loop *loop;
     struct vm_control ctl;
-    char *path;
-    int listen_fd;
+    struct unix_listener listener;
     int event_fd;              /* eventfd: an event was queued by some thread */
-    dev_t sock_dev;            /* the socket file we created (release unlinks only it) */
-    ino_t sock_ino;
     bool accept_paused;        /* accept() failed for lack of fds: retry when one closes */
     struct qmp_conn *conns;
     unsigned int nr_conns;
@@ -64,9 +61,10 @@ int qmp_server_init(struct qmp_server *s, const char *path, struct loop *loop,
                     const struct vm_control *ctl, char *err, size_t errlen);
 
 /* Queue an event for every negotiated client: {"event": name, "data": data (omitted when
- * NULL), "timestamp": {"seconds", "microseconds"}}. Any thread. Ownership of data passes to
- * the server (it is released even on failure). s may be NULL (no --qmp): only releases
- * data. 0, or -ENOMEM, or -ENOSPC when the queue is full (the event is dropped). */
+ * NULL), "timestamp": {"seconds", "microseconds"}}. Any thread, not a signal handler.
+ * Ownership of data passes to the server (it is released even on failure). s may be NULL
+ * (no --qmp): only releases data. Without a negotiated client the event goes nowhere (0).
+ * 0, or -ENOMEM, or -ENOSPC when the queue is full (the event is dropped). */
 int qmp_server_emit(struct qmp_server *s, const char *event, struct json_object *data);
 
 /* Send what is queued and pending (waiting at most ~200 ms in total for slow readers), close

@@ -133,8 +133,9 @@ static int f_query_cpus(void *opaque, struct json_object **out, char *err, size_
     *out = json_tokener_parse("[{\"cpu-index\": 0, \"qom-path\": \"/machine/cpu/0\", "
                               "\"thread-id\": 100, \"target\": \"aarch64\", \"props\": "
                               "{\"core-id\": 0}, \"psci-state\": \"on\"}, {\"cpu-index\": 1, "
-                              "\"qom-path\": \"/machine/cpu/1\", \"thread-id\": 101, \"target\": "
-                              "\"aarch64\", \"props\": {\"core-id\": 1}, \"psci-state\": \"off\"}]");
+                              "\"qom-path\": \"/machine/cpu/1\", \"thread-id\": 101, "
+                              "\"target\": \"aarch64\", \"props\": {\"core-id\": 1}, "
+                              "\"psci-state\": \"off\"}]");
     return 0;
 }
 

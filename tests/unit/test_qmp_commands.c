@@ -329,7 +329,8 @@ static void test_qmp_commands__cpu_plug_arguments(void **state)
     expect_generic("{\"execute\": \"cpu-plug\", \"arguments\": {\"id\": 1, \"force\": true}}",
                    "Parameter 'force' is unexpected");
     assert_string_equal(log_of(), "cpu_plug 2;cpu_unplug 3;"); /* no bad call got through */
-    struct json_object *r = run("{\"execute\": \"cpu-plug\", \"arguments\": {\"id\": 9}, \"id\": 1}");
+    struct json_object *r =
+        run("{\"execute\": \"cpu-plug\", \"arguments\": {\"id\": 9}, \"id\": 1}");
     assert_string_equal(jstr(r, "error.desc"), "no vCPU 9 (the machine has 4)");
     assert_int_equal(json_object_get_int(jget(r, "id")), 1);
     json_object_put(r);
