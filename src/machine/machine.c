@@ -28,17 +28,6 @@ const char *machine_state_name(enum machine_state s)
     return "?";
 }
 
-const char *vm_run_status_name(enum vm_run_status s)
-{
-    switch (s) {
-    case VM_STATUS_RUNNING: return "running";
-    case VM_STATUS_PAUSED: return "paused";
-    case VM_STATUS_SUSPENDED: return "suspended";
-    case VM_STATUS_SHUTDOWN: return "shutdown";
-    }
-    return "?";
-}
-
 int machine_check_locked(const struct machine *m, const char **why)
 {
     if (m->pause_holder != PAUSE_NOBODY && m->pause_holder != PAUSE_CONTROL &&

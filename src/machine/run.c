@@ -280,9 +280,6 @@ int machine_run(struct machine *m)
     field_int(f, "status", m->exit_status);
     field_str(f, "reason", m->exit_reason);
     machine_emit(m, "vm_exit", -1, f);
-    /* Let QMP clients read the last events before the socket goes. */
-    for (int i = 0; m->qmp && i < 3 && qmp_server_flush_pending(m->qmp); i++)
-        loop_run_once(&m->loop, 50);
-    loop_teardown(m);
+    loop_teardown(m); /* the QMP server sends what is queued before it closes */
     return m->exit_status;
 }

@@ -3,6 +3,7 @@
 #ifndef PSCIVM_COMMANDS_H
 #define PSCIVM_COMMANDS_H
 
+int cmd_ctl(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 

@@ -17,6 +17,8 @@ static const char usage[] =
     "and correct guest power management (PSCI 0.2 to 1.3).\n"
     "\n"
     "commands:\n"
+    "  ctl      control a running guest through its QMP socket (run --qmp PATH); see\n"
+    "           'pscivm ctl --help'\n"
     "  info     print the host facts pscivm's PSCI modes depend on (--json for machines)\n"
     "  run      run a guest (a bare-metal payload or a Linux kernel); see 'pscivm run --help'\n";
 
@@ -26,6 +28,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"ctl", cmd_ctl},
     {"info", cmd_info},
     {"run", cmd_run},
 };
