@@ -64,7 +64,8 @@ gcmd() {
     fi
 }
 ctl() { pscivm ctl "$PWD/qmp.sock" "$@"; }
-uptime_g() { gcmd 'cut -d" " -f1 /proc/uptime'; echo "$gout"; }
+# guest_uptime VAR — the guest's uptime (not in a subshell: gcmd keeps its sequence number).
+guest_uptime() { gcmd 'cut -d" " -f1 /proc/uptime'; eval "$1=\$gout"; }
 now() { cut -d' ' -f1 /proc/uptime; }
 
 # start_vm NAME LABEL MODE PSCI EXTRA-OPTIONS...
@@ -99,13 +100,12 @@ status_is() { ctl query-status 2>&1 | grep -q "\"status\": *\"$1\""; }
 pause_checks() {
     ok=$(status_is running; echo $?)
     check "$t: query-status says running" "$ok" "$(ctl query-status 2>&1)"
-    gcmd '(while :; do cut -d" " -f1 /proc/uptime > /tmp/up; sleep 0.2; done) >/dev/null 2>&1 &'
-    g0=$(uptime_g); h0=$(now)
+    guest_uptime g0; h0=$(now)
     ctl stop > /dev/null 2>&1
     st=$(status_is paused; echo $?)
     sleep 4
     ctl cont > /dev/null 2>&1
-    g1=$(uptime_g); h1=$(now)
+    guest_uptime g1; h1=$(now)
     st2=$(status_is running; echo $?)
     check "$t: stop -> query-status paused, cont -> running" $([ "$st" -eq 0 ] && [ "$st2" -eq 0 ]; echo $?)
     # Guest time advanced by less than the host's minus the 4 s pause (minus 1 s slack).
@@ -118,7 +118,7 @@ pause_checks() {
 }
 
 robustness_checks() {
-    out=$(printf 'garbage}{\n{"execute":"qmp_capabilities"}\n{"execute":"query-status","id":7}\n' \
+    out=$(printf 'garbage]]\n{"execute":"qmp_capabilities"}\n{"execute":"query-status","id":7}\n' \
         | ctl --raw 2>&1)
     echo "$out" | grep -q '"error"' && echo "$out" | grep -q '"id": *7' && echo "$out" | grep -q '"running"'
     check "$t: garbage gets an error, the next command on the same connection works" $? "$out"
