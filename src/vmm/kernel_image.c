@@ -314,6 +314,15 @@ void kernel_image_release(struct kernel_image *k)
     memset(k, 0, sizeof(*k));
 }
 
+/* a + b, or UINT64_MAX when the sum overflows: a size that large fits in no RAM either. */
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* Every address computed below is checked before it is formed: RAM must end (exclusive) below
+ * 2^64, and the sizes (kernel, rounded initrd, DTB) are summed saturating and compared with
+ * ram_size, so once they fit, ram_base + any partial sum stays inside RAM. */
 int boot_layout_plan(struct boot_layout *l, uint64_t ram_base, uint64_t ram_size,
                      const struct kernel_image *k, uint64_t initrd_size, char *err,
                      size_t errlen)
@@ -324,11 +333,17 @@ int boot_layout_plan(struct boot_layout *l, uint64_t ram_base, uint64_t ram_size
                  (unsigned long long)ram_base);
         return -EINVAL;
     }
-    l->kernel_addr = ram_base + k->text_offset;
-    l->kernel_end = l->kernel_addr + k->image_size;
-    l->dtb_max = ARM64_DTB_MAX_BYTES;
+    if (ram_size > UINT64_MAX - ram_base) {
+        snprintf(err, errlen, "RAM at 0x%llx of 0x%llx bytes runs past the end of the 64-bit "
+                              "address space", (unsigned long long)ram_base,
+                 (unsigned long long)ram_size);
+        return -EINVAL;
+    }
     uint64_t ram_end = ram_base + ram_size;
-    uint64_t need = k->text_offset + k->image_size + align_up(initrd_size, SZ_4K) + SZ_2M;
+    uint64_t initrd_room = add_sat(initrd_size, SZ_4K - 1) & ~(SZ_4K - 1);
+    if (initrd_room < initrd_size)
+        initrd_room = UINT64_MAX; /* saturated above: rounding would wrap */
+    uint64_t need = add_sat(add_sat(add_sat(k->text_offset, k->image_size), initrd_room), SZ_2M);
     if (ram_size < 2 * SZ_2M || ram_size < need) {
         snprintf(err, errlen, "kernel (%llu KiB with BSS) + initrd (%llu KiB) + DTB (2 MiB) do not "
                               "fit in %llu MiB of guest RAM; raise --mem",
@@ -336,16 +351,23 @@ int boot_layout_plan(struct boot_layout *l, uint64_t ram_base, uint64_t ram_size
                  (unsigned long long)(initrd_size >> 10), (unsigned long long)(ram_size >> 20));
         return -ENOSPC;
     }
-    l->dtb_addr = align_down(ram_end - SZ_2M, SZ_2M);
+    /* text_offset + image_size + 2 MiB <= ram_size: none of these can wrap. */
+    l->kernel_addr = ram_base + k->text_offset;
+    l->kernel_end = l->kernel_addr + k->image_size;
+    l->dtb_max = ARM64_DTB_MAX_BYTES;
+    l->dtb_addr = align_down(ram_end - SZ_2M, SZ_2M); /* >= ram_base: ram_size >= 4 MiB */
     if (initrd_size) {
-        l->initrd_size = initrd_size;
-        l->initrd_addr = align_down(l->dtb_addr - initrd_size, SZ_4K);
-        if (l->initrd_addr < align_up(l->kernel_end, SZ_4K)) {
+        /* The DTB is aligned down, so the sum fitting does not mean the initrd fits below
+         * it: compare sizes, never form dtb_addr - initrd_size before knowing it is >= 0. */
+        uint64_t lowest = align_up(l->kernel_end, SZ_4K); /* kernel_end <= ram_end - 2 MiB */
+        if (l->dtb_addr < lowest || l->dtb_addr - lowest < initrd_size) {
             snprintf(err, errlen, "initrd (%llu KiB) overlaps the kernel in %llu MiB of guest "
                                   "RAM; raise --mem", (unsigned long long)(initrd_size >> 10),
                      (unsigned long long)(ram_size >> 20));
             return -ENOSPC;
         }
+        l->initrd_size = initrd_size;
+        l->initrd_addr = align_down(l->dtb_addr - initrd_size, SZ_4K);
     } else if (l->dtb_addr < l->kernel_end) {
         snprintf(err, errlen, "kernel does not fit below the DTB; raise --mem");
         return -ENOSPC;

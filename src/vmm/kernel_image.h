@@ -53,7 +53,9 @@ struct boot_layout {
 
 /* Plan placement: kernel at the start of RAM, DTB in the last 2 MiB-aligned 2 MiB of RAM,
  * initrd just below the DTB (page-aligned). -ENOSPC with `err` giving the sizes when they do
- * not fit; -EINVAL for a RAM base that is not 2 MiB aligned. */
+ * not fit (any size, up to UINT64_MAX, is safe to pass); -EINVAL for a RAM base that is not
+ * 2 MiB aligned or RAM whose end, ram_base + ram_size, does not fit in 64 bits. On success every
+ * region lies inside [ram_base, ram_base + ram_size). */
 int boot_layout_plan(struct boot_layout *l, uint64_t ram_base, uint64_t ram_size,
                      const struct kernel_image *k, uint64_t initrd_size, char *err,
                      size_t errlen);

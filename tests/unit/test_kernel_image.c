@@ -270,6 +270,62 @@ static void test_kernel_image__layout(void **state)
                      -EINVAL);
 }
 
+/* Placement arithmetic near the top of the 64-bit space and with absurd sizes: each either
+ * refuses or yields a layout inside RAM. Unreachable from the machine today (RAM is at 1 GiB,
+ * the initrd at most --mem), so these pin the planner's own checks for any new caller. */
+static void test_kernel_image__layout_overflow(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        uint64_t base, size, text_offset, image_size, initrd;
+        int ret;
+    } cases[] = {
+        {"RAM wraps past 2^64", 0 - 64 * (1ull << 20), 128ull << 20, 0, 4096, 0, -EINVAL},
+        {"RAM ends at 2^64", 0 - 64 * (1ull << 20), 64ull << 20, 0, 4096, 0, -EINVAL},
+        {"RAM of 2^64 - 2 MiB at 2 MiB", 2ull << 20, 0 - (2ull << 20), 0, 4096, 0, -EINVAL},
+        {"RAM just below 2^64", 0 - 64 * (1ull << 20), (64ull << 20) - 1, 0x80000, 40ull << 20,
+         8ull << 20, 0},
+        {"kernel end past 2^64", 0 - 64 * (1ull << 20), (64ull << 20) - 1, 0, 100ull << 20, 0,
+         -ENOSPC},
+        {"image_size near 2^64", 0x40000000, 256ull << 20, 0x80000, UINT64_MAX - 4096, 0,
+         -ENOSPC},
+        {"initrd 2^64 - 1", 0x40000000, 256ull << 20, 0, 4096, UINT64_MAX, -ENOSPC},
+        {"initrd rounds up to 2^64", 0x40000000, 256ull << 20, 0, 4096, UINT64_MAX - 4094,
+         -ENOSPC},
+        {"initrd 2^63", 0x40000000, 256ull << 20, 0, 4096, 1ull << 63, -ENOSPC},
+        {"initrd at top, rounds up to 2^64", 0 - 64 * (1ull << 20), (64ull << 20) - 1, 0, 4096,
+         UINT64_MAX - 4094, -ENOSPC},
+        /* RAM at 0 whose size is not a multiple of 2 MiB: the DTB is aligned down, and an
+         * initrd that fits the sum but not below the DTB must not wrap below address 0. */
+        {"initrd below address 0", 0, 5ull << 20, 0, 4096, (5ull << 19), -ENOSPC},
+        {"initrd at 0, fits", 0, 5ull << 20, 0, 4096, 1ull << 20, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct kernel_image k = {.text_offset = cases[i].text_offset,
+                                 .image_size = cases[i].image_size};
+        struct boot_layout l;
+        char err[256] = "";
+        int r = boot_layout_plan(&l, cases[i].base, cases[i].size, &k, cases[i].initrd, err,
+                                 sizeof(err));
+        if (r != cases[i].ret)
+            fail_msg("%s: %d (%s), expected %d", cases[i].what, r, err, cases[i].ret);
+        if (r) {
+            assert_true(err[0] != '\0');
+            continue;
+        }
+        /* Every region lies in [base, base + size), in order, without wrapping. */
+        uint64_t last = cases[i].base + (cases[i].size - 1);
+        assert_true(l.kernel_addr >= cases[i].base && l.kernel_addr <= l.kernel_end);
+        assert_true(l.kernel_end - cases[i].base <= cases[i].size);
+        assert_true(l.dtb_addr >= l.kernel_end && l.dtb_max - 1 <= last - l.dtb_addr);
+        if (cases[i].initrd) {
+            assert_true(l.initrd_addr >= l.kernel_end);
+            assert_true(l.initrd_size <= l.dtb_addr - l.initrd_addr);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_kernel_image__efi_zboot),
         cmocka_unit_test(test_kernel_image__load_file_errors),
         cmocka_unit_test(test_kernel_image__layout),
+        cmocka_unit_test(test_kernel_image__layout_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
