@@ -3,6 +3,7 @@
  *   0 code0  4 code1  8 text_offset  16 image_size  24 flags  32-55 reserved  56 magic  60 res5 */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,21 @@ static int unzstd(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen
     return 0;
 }
 
+enum kernel_image_format kernel_image_detect(const uint8_t *head, size_t len)
+{
+    bool image = len >= ARM64_IMAGE_HEADER_BYTES && le(head + 56, 4) == ARM64_IMAGE_MAGIC;
+    bool zboot = len >= ARM64_IMAGE_HEADER_BYTES && !memcmp(head, "MZ\0\0zimg", 8);
+    if (image && zboot)
+        return KERNEL_IMAGE_AMBIGUOUS;
+    if (image)
+        return KERNEL_IMAGE_RAW;
+    if (zboot)
+        return KERNEL_IMAGE_ZBOOT;
+    if (len >= 2 && head[0] == 0x1f && head[1] == 0x8b)
+        return KERNEL_IMAGE_GZIP;
+    return KERNEL_IMAGE_UNKNOWN;
+}
+
 int kernel_image_from_buffer(struct kernel_image *k, const uint8_t *buf, size_t len, char *err,
                              size_t errlen)
 {
@@ -210,10 +226,15 @@ int kernel_image_from_buffer(struct kernel_image *k, const uint8_t *buf, size_t 
     size_t rawlen = 0;
     const char *format = "Image";
     int r;
-    if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
+    enum kernel_image_format fmt = kernel_image_detect(buf, len);
+    if (fmt == KERNEL_IMAGE_AMBIGUOUS) {
+        snprintf(err, errlen, "kernel: both an EFI zboot header (\"zimg\" at offset 4) and the "
+                              "arm64 Image magic (offset 56): refusing to guess which it is");
+        return -EINVAL;
+    } else if (fmt == KERNEL_IMAGE_GZIP) {
         r = gunzip(buf, len, &raw, &rawlen, err, errlen);
         format = "gzip";
-    } else if (len >= 64 && !memcmp(buf, "MZ", 2) && !memcmp(buf + 4, "zimg", 4)) {
+    } else if (fmt == KERNEL_IMAGE_ZBOOT) {
         uint64_t off = le(buf + 8, 4), size = le(buf + 12, 4);
         char comp[33] = {0};
         memcpy(comp, buf + 24, 32);
@@ -291,7 +312,7 @@ int kernel_image_load(struct kernel_image *k, const char *path, char *err, size_
     }
     char inner[256];
     int r;
-    if (le(map + 56, 4) == ARM64_IMAGE_MAGIC) {
+    if (kernel_image_detect(map, len) == KERNEL_IMAGE_RAW) {
         r = kernel_image_parse(k, map, len, inner, sizeof(inner));
         if (r == 0)
             k->mapped = len;

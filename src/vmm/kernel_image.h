@@ -28,6 +28,20 @@ struct kernel_image {
     const char *format;    /* "Image", "gzip", "EFI zboot (gzip)", "EFI zboot (zstd)" */
 };
 
+/* What a kernel file is, from its first bytes; the one answer both kernel_image_load() and
+ * kernel_image_from_buffer() act on. Real files have exactly one signature: an EFI zboot image
+ * carries "zimg" at offset 4 and the PE magic (not "ARM\x64") at offset 56; an Image's code0
+ * is an instruction, which may encode 1f 8b (the gzip magic) for a kernel without the EFI stub,
+ * so the Image magic wins over gzip. Both an EFI zboot header and the Image magic: refused. */
+enum kernel_image_format {
+    KERNEL_IMAGE_UNKNOWN = 0, /* no signature: parsed as an Image, refused for lack of magic */
+    KERNEL_IMAGE_RAW,         /* "ARM\x64" at offset 56 (and no zboot header) */
+    KERNEL_IMAGE_GZIP,        /* 1f 8b at offset 0 (and no Image magic) */
+    KERNEL_IMAGE_ZBOOT,       /* "MZ\0\0zimg" at offset 0 (and no Image magic) */
+    KERNEL_IMAGE_AMBIGUOUS,   /* zboot header and Image magic: refused */
+};
+enum kernel_image_format kernel_image_detect(const uint8_t *head, size_t len);
+
 /* Read `path`, decompress it if it is gzip or EFI zboot, and parse it. An uncompressed Image
  * is mapped (MAP_PRIVATE, read-only), not copied. The result owns its data: release with
  * kernel_image_release(). */

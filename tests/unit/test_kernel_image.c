@@ -194,6 +194,87 @@ static void test_kernel_image__efi_zboot(void **state)
     free(img);
 }
 
+/* Write `len` bytes to a new temporary file; returns its path (static buffer). */
+static const char *temp_file(const void *buf, size_t len)
+{
+    static char path[64];
+    snprintf(path, sizeof(path), "/tmp/pscivm-test-image-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+/* The file and the buffer paths used to disagree on an input with two signatures: the file
+ * path took anything with the Image magic as an Image, the buffer path tried gzip and EFI
+ * zboot first. Both now ask kernel_image_detect() and must give the same answer. */
+static void test_kernel_image__file_and_buffer_detect_alike(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        const char *head;     /* bytes at offset 0 */
+        size_t head_len;
+        bool magic;           /* "ARM\x64" at 56 */
+        enum kernel_image_format fmt;
+        int ret;
+        const char *format;   /* on success */
+    } cases[] = {
+        {"zboot header + Image magic", "MZ\0\0zimg", 8, true, KERNEL_IMAGE_AMBIGUOUS, -EINVAL,
+         NULL},
+        {"code0 encoding 1f 8b + Image magic", "\x1f\x8b\x08\x14", 4, true, KERNEL_IMAGE_RAW, 0,
+         "Image"},
+        {"EFI stub Image (MZ, no zimg)", "MZ\x00\x91", 4, true, KERNEL_IMAGE_RAW, 0, "Image"},
+        {"zboot header alone", "MZ\0\0zimg", 8, false, KERNEL_IMAGE_ZBOOT, -EINVAL, NULL},
+        {"gzip magic alone", "\x1f\x8b\x08\x00", 4, false, KERNEL_IMAGE_GZIP, -EINVAL, NULL},
+        {"nothing", "\x00", 1, false, KERNEL_IMAGE_UNKNOWN, -EINVAL, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint8_t *img = make_image(8192, 0, 1 << 20, 2);
+        memcpy(img, cases[i].head, cases[i].head_len);
+        /* A zboot header that points inside the file (a garbage gzip payload), so that only
+         * detection decides; as an Image header: text_offset 0x1000 (plausible), image_size 0
+         * (pre-3.17, 0x80000 is used). */
+        uint32_t off = 4096, size = 100;
+        memcpy(img + 8, &off, 4);
+        memcpy(img + 12, &size, 4);
+        memcpy(img + 16, "\0\0\0\0\0\0\0\0", 8);
+        memcpy(img + 24, "gzip\0\0\0\0", 8);
+        if (!cases[i].magic)
+            memset(img + 56, 0, 4);
+        assert_int_equal(kernel_image_detect(img, 8192), cases[i].fmt);
+        struct kernel_image kb, kf;
+        char eb[256] = "", ef[256] = "";
+        int rb = kernel_image_from_buffer(&kb, img, 8192, eb, sizeof(eb));
+        const char *path = temp_file(img, 8192);
+        int rf = kernel_image_load(&kf, path, ef, sizeof(ef));
+        unlink(path);
+        if (rb != cases[i].ret || rf != cases[i].ret)
+            fail_msg("%s: buffer %d (%s), file %d (%s), expected %d", cases[i].what, rb, eb, rf,
+                     ef, cases[i].ret);
+        if (rb == 0) {
+            assert_string_equal(kb.format, cases[i].format);
+            assert_string_equal(kf.format, cases[i].format);
+            assert_int_equal(kb.size, kf.size);
+            assert_int_equal(kb.image_size, kf.image_size);
+            assert_int_equal(kb.text_offset, kf.text_offset);
+            assert_memory_equal(kb.data, kf.data, kb.size);
+            kernel_image_release(&kb);
+            kernel_image_release(&kf);
+        } else if (cases[i].fmt == KERNEL_IMAGE_AMBIGUOUS) {
+            assert_non_null(strstr(eb, "refusing to guess"));
+            assert_non_null(strstr(ef, "refusing to guess"));
+        }
+        free(img);
+    }
+    /* Short inputs: only the gzip magic can be recognised in fewer than 64 bytes. */
+    assert_int_equal(kernel_image_detect((const uint8_t *)"\x1f\x8b", 2), KERNEL_IMAGE_GZIP);
+    assert_int_equal(kernel_image_detect((const uint8_t *)"MZ\0\0zimg", 8),
+                     KERNEL_IMAGE_UNKNOWN);
+    assert_int_equal(kernel_image_detect(NULL, 0), KERNEL_IMAGE_UNKNOWN);
+}
+
 static void test_kernel_image__load_file_errors(void **state)
 {
     (void)state;
@@ -334,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_kernel_image__refusals),
         cmocka_unit_test(test_kernel_image__gzip_is_decompressed),
         cmocka_unit_test(test_kernel_image__efi_zboot),
+        cmocka_unit_test(test_kernel_image__file_and_buffer_detect_alike),
         cmocka_unit_test(test_kernel_image__load_file_errors),
         cmocka_unit_test(test_kernel_image__layout),
         cmocka_unit_test(test_kernel_image__layout_overflow),
