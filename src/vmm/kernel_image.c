@@ -87,7 +87,38 @@ static int kernel_image_parse(struct kernel_image *k, uint8_t *buf, size_t len, 
     return 0;
 }
 
-/* Inflate a gzip stream into a malloc'd buffer of at most ARM64_IMAGE_MAX_BYTES. */
+/* Grow the decompression buffer *buf (capacity *cap, full) towards ARM64_IMAGE_MAX_BYTES.
+ * 0, -EFBIG (already at the limit) or -ENOMEM, with err set. */
+static int grow(uint8_t **buf, size_t *cap, char *err, size_t errlen)
+{
+    if (*cap >= ARM64_IMAGE_MAX_BYTES) {
+        snprintf(err, errlen, "kernel: decompressed Image exceeds the %llu MiB limit",
+                 ARM64_IMAGE_MAX_BYTES >> 20);
+        return -EFBIG;
+    }
+    size_t ncap = *cap > ARM64_IMAGE_MAX_BYTES / 2 ? ARM64_IMAGE_MAX_BYTES : *cap * 2;
+    uint8_t *nbuf = realloc(*buf, ncap);
+    if (!nbuf) {
+        snprintf(err, errlen, "kernel: out of memory decompressing the Image");
+        return -ENOMEM;
+    }
+    *buf = nbuf;
+    *cap = ncap;
+    return 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* Inflate gzip data into a malloc'd buffer of at most ARM64_IMAGE_MAX_BYTES. A gzip file may
+ * hold several members (RFC 1952 §2.2; `cat a.gz b.gz`, pigz, ...) whose data follow each
+ * other: every member is inflated. After the last one only zero bytes (padding) may follow;
+ * anything else is refused, because it is either a damaged member or not kernel at all. */
 static int gunzip(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen, char *err,
                   size_t errlen)
 {
@@ -97,39 +128,59 @@ static int gunzip(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen
         snprintf(err, errlen, "kernel: zlib inflateInit2 failed");
         return -ENOMEM;
     }
-    size_t cap = inlen * 4 < (64u << 20) ? (64u << 20) : inlen * 4;
+    size_t cap = inlen < (16u << 20) ? (64u << 20) : inlen * 4;
     if (cap > ARM64_IMAGE_MAX_BYTES)
         cap = ARM64_IMAGE_MAX_BYTES;
     uint8_t *buf = malloc(cap);
-    int ret = 0, zr;
+    size_t pos = 0;   /* bytes produced */
+    size_t used = 0;  /* bytes of `in` consumed */
+    unsigned int members = 0;
+    int ret = 0;
     if (!buf) {
+        snprintf(err, errlen, "kernel: out of memory decompressing the Image");
         ret = -ENOMEM;
         goto out;
     }
-    zs.next_in = (Bytef *)in;
-    zs.avail_in = (uInt)(inlen > UINT32_MAX ? UINT32_MAX : inlen);
     for (;;) {
-        zs.next_out = buf + zs.total_out;
-        zs.avail_out = (uInt)(cap - zs.total_out);
-        zr = inflate(&zs, Z_NO_FLUSH);
-        if (zr == Z_STREAM_END)
-            break;
-        if (zr == Z_OK && zs.avail_out == 0) {
-            if (cap >= ARM64_IMAGE_MAX_BYTES) {
-                snprintf(err, errlen, "kernel: decompressed Image exceeds the %llu MiB limit",
-                         ARM64_IMAGE_MAX_BYTES >> 20);
-                ret = -EFBIG;
+        /* zlib counts in uInt: feed and drain at most 1 GiB per call. */
+        size_t in_chunk = inlen - used < (1u << 30) ? inlen - used : (1u << 30);
+        size_t out_chunk = cap - pos < (1u << 30) ? cap - pos : (1u << 30);
+        zs.next_in = (Bytef *)in + used;
+        zs.avail_in = (uInt)in_chunk;
+        zs.next_out = buf + pos;
+        zs.avail_out = (uInt)out_chunk;
+        int zr = inflate(&zs, Z_NO_FLUSH);
+        used += in_chunk - zs.avail_in;
+        pos += out_chunk - zs.avail_out;
+        if (zr == Z_STREAM_END) {
+            members++;
+            if (all_zero(in + used, inlen - used))
+                break;
+            if (inlen - used >= 2 && in[used] == 0x1f && in[used + 1] == 0x8b) {
+                inflateReset(&zs);
+                continue;
+            }
+            snprintf(err, errlen, "kernel: %zu bytes after gzip member %u (at offset %zu) are "
+                                  "not another gzip member: corrupt, or not a kernel",
+                     inlen - used, members, used);
+            ret = -EINVAL;
+            goto out;
+        }
+        if (zr == Z_OK || zr == Z_BUF_ERROR) {
+            if (pos == cap) {
+                ret = grow(&buf, &cap, err, errlen);
+                if (ret < 0)
+                    goto out;
+                continue;
+            }
+            if (used < inlen && zr == Z_OK)
+                continue;
+            if (used == inlen) {
+                snprintf(err, errlen, "kernel: gzip data is truncated (member %u ends early)",
+                         members + 1);
+                ret = -EINVAL;
                 goto out;
             }
-            size_t ncap = cap * 2 > ARM64_IMAGE_MAX_BYTES ? ARM64_IMAGE_MAX_BYTES : cap * 2;
-            uint8_t *nbuf = realloc(buf, ncap);
-            if (!nbuf) {
-                ret = -ENOMEM;
-                goto out;
-            }
-            buf = nbuf;
-            cap = ncap;
-            continue;
         }
         snprintf(err, errlen, "kernel: gzip data is corrupt or truncated (%s)",
                  zs.msg ? zs.msg : (zr == Z_BUF_ERROR ? "unexpected end" : "inflate error"));
@@ -137,16 +188,17 @@ static int gunzip(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen
         goto out;
     }
     *out = buf;
-    *outlen = zs.total_out;
+    *outlen = pos;
     buf = NULL;
 out:
-    if (ret == -ENOMEM)
-        snprintf(err, errlen, "kernel: out of memory decompressing the Image");
     free(buf);
     inflateEnd(&zs);
     return ret;
 }
 
+/* Decompress zstd data: every frame, one after the other (a zstd file may hold several, e.g.
+ * from `cat` or multi-threaded compressors; skippable frames produce nothing). Anything after
+ * the last frame that is not a frame is refused by zstd as an unknown frame. */
 static int unzstd(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen, char *err,
                   size_t errlen)
 {
@@ -158,39 +210,33 @@ static int unzstd(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen
     size_t cap = 64u << 20, pos = 0;
     uint8_t *buf = malloc(cap);
     int ret = 0;
+    unsigned int frames = 0;
     ZSTD_inBuffer ib = {in, inlen, 0};
-    for (;;) {
-        if (!buf) {
-            snprintf(err, errlen, "kernel: out of memory decompressing the Image");
-            ret = -ENOMEM;
-            break;
+    if (!buf) {
+        snprintf(err, errlen, "kernel: out of memory decompressing the Image");
+        ret = -ENOMEM;
+    }
+    while (ret == 0) {
+        if (pos == cap) {
+            ret = grow(&buf, &cap, err, errlen);
+            continue;
         }
         ZSTD_outBuffer ob = {buf + pos, cap - pos, 0};
         size_t r = ZSTD_decompressStream(ds, &ob, &ib);
         pos += ob.pos;
         if (ZSTD_isError(r)) {
-            snprintf(err, errlen, "kernel: zstd data is corrupt (%s)", ZSTD_getErrorName(r));
+            snprintf(err, errlen, "kernel: zstd data is corrupt (%s, in frame %u at input "
+                                  "offset %zu)", ZSTD_getErrorName(r), frames + 1, ib.pos);
             ret = -EINVAL;
-            break;
-        }
-        if (r == 0)
-            break;
-        if (pos == cap) {
-            if (cap >= ARM64_IMAGE_MAX_BYTES) {
-                snprintf(err, errlen, "kernel: decompressed Image exceeds the %llu MiB limit",
-                         ARM64_IMAGE_MAX_BYTES >> 20);
-                ret = -EFBIG;
+        } else if (r == 0) {
+            /* A frame is complete and flushed; the next call starts the next frame. */
+            frames++;
+            if (ib.pos == ib.size)
                 break;
-            }
-            cap *= 2;
-            uint8_t *nbuf = realloc(buf, cap);
-            if (!nbuf)
-                free(buf);
-            buf = nbuf;
-        } else if (ib.pos == ib.size) {
-            snprintf(err, errlen, "kernel: zstd data is truncated");
+        } else if (ib.pos == ib.size && ob.pos < ob.size) {
+            snprintf(err, errlen, "kernel: zstd data is truncated (frame %u ends early)",
+                     frames + 1);
             ret = -EINVAL;
-            break;
         }
     }
     ZSTD_freeDStream(ds);

@@ -194,6 +194,78 @@ static void test_kernel_image__efi_zboot(void **state)
     free(img);
 }
 
+/* A kernel split in parts, each compressed on its own and the results concatenated (what
+ * `cat a.gz b.gz`, pigz or multi-threaded zstd produce): all parts must come out, not just the
+ * first member/frame, which used to be booted alone, silently truncated. */
+static void test_kernel_image__multi_member_gzip_and_multi_frame_zstd(void **state)
+{
+    (void)state;
+    const size_t len = 300000, cuts[] = {0, 1000, 1000, 150001, len}; /* one empty member */
+    uint8_t *img = make_image(len, 0, 1 << 20, 2);
+    size_t cap = 2 * len + 4096;
+    uint8_t *gz = calloc(1, cap), *zs = calloc(1, cap);
+    size_t gzlen = 0, zslen = 0;
+    for (size_t i = 0; i + 1 < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        gzlen += gzip_buf(img + cuts[i], cuts[i + 1] - cuts[i], gz + gzlen, cap - gzlen);
+        size_t n = ZSTD_compress(zs + zslen, cap - zslen, img + cuts[i], cuts[i + 1] - cuts[i], 3);
+        assert_false(ZSTD_isError(n));
+        zslen += n;
+    }
+    /* a skippable frame between the data frames produces nothing */
+    memmove(zs + 16, zs, zslen);
+    memcpy(zs, "\x50\x2a\x4d\x18\x08\x00\x00\x00skipskip", 16);
+    zslen += 16;
+
+    struct kernel_image k;
+    char err[256] = "";
+    assert_int_equal(kernel_image_from_buffer(&k, gz, gzlen, err, sizeof(err)), 0);
+    assert_string_equal(k.format, "gzip");
+    assert_int_equal(k.size, len);
+    assert_memory_equal(k.data, img, len);
+    kernel_image_release(&k);
+    /* zero padding after the last member is accepted (gzip(1) ignores it too) */
+    assert_int_equal(kernel_image_from_buffer(&k, gz, gzlen + 512, err, sizeof(err)), 0);
+    assert_int_equal(k.size, len);
+    kernel_image_release(&k);
+
+    size_t zlen;
+    uint8_t *z = make_zboot(gz, gzlen, "gzip", &zlen);
+    assert_int_equal(kernel_image_from_buffer(&k, z, zlen, err, sizeof(err)), 0);
+    assert_int_equal(k.size, len);
+    assert_memory_equal(k.data, img, len);
+    kernel_image_release(&k);
+    free(z);
+    z = make_zboot(zs, zslen, "zstd22", &zlen);
+    assert_int_equal(kernel_image_from_buffer(&k, z, zlen, err, sizeof(err)), 0);
+    assert_string_equal(k.format, "EFI zboot (zstd)");
+    assert_int_equal(k.size, len);
+    assert_memory_equal(k.data, img, len);
+    kernel_image_release(&k);
+    /* the last frame cut short */
+    uint32_t short_size = (uint32_t)zslen - 5;
+    memcpy(z + 12, &short_size, 4);
+    assert_int_equal(kernel_image_from_buffer(&k, z, zlen, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "truncated"));
+    free(z);
+    /* data after the last frame that is not a frame */
+    memcpy(zs + zslen, "junk", 4);
+    z = make_zboot(zs, zslen + 4, "zstd", &zlen);
+    assert_int_equal(kernel_image_from_buffer(&k, z, zlen, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "zstd"));
+    free(z);
+
+    /* gzip: the last member cut short; non-zero data after the last member */
+    assert_int_equal(kernel_image_from_buffer(&k, gz, gzlen - 5, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "truncated"));
+    memcpy(gz + gzlen, "\0\0junk", 6);
+    assert_int_equal(kernel_image_from_buffer(&k, gz, gzlen + 6, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "not another gzip member"));
+    assert_null(k.data);
+    free(gz);
+    free(zs);
+    free(img);
+}
+
 /* Write `len` bytes to a new temporary file; returns its path (static buffer). */
 static const char *temp_file(const void *buf, size_t len)
 {
@@ -415,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_kernel_image__refusals),
         cmocka_unit_test(test_kernel_image__gzip_is_decompressed),
         cmocka_unit_test(test_kernel_image__efi_zboot),
+        cmocka_unit_test(test_kernel_image__multi_member_gzip_and_multi_frame_zstd),
         cmocka_unit_test(test_kernel_image__file_and_buffer_detect_alike),
         cmocka_unit_test(test_kernel_image__load_file_errors),
         cmocka_unit_test(test_kernel_image__layout),
