@@ -2,14 +2,10 @@
  * boot placement (see kernel_image.h). Header layout (booting.rst, little-endian):
  *   0 code0  4 code1  8 text_offset  16 image_size  24 flags  32-55 reserved  56 magic  60 res5 */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -30,8 +26,10 @@ static uint64_t le(const uint8_t *p, unsigned int n)
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 static uint64_t align_down(uint64_t v, uint64_t a) { return v & ~(a - 1); }
 
-static int kernel_image_parse(struct kernel_image *k, uint8_t *buf, size_t len, char *err,
-                              size_t errlen)
+/* Parse the header `buf` (at least the first 64 bytes of an Image of `len` bytes) into k's
+ * size, text_offset, image_size, flags and format; k->data is left to the caller. */
+static int parse_header(struct kernel_image *k, const uint8_t *buf, size_t len, char *err,
+                        size_t errlen)
 {
     memset(k, 0, sizeof(*k));
     if (len < ARM64_IMAGE_HEADER_BYTES) {
@@ -78,7 +76,6 @@ static int kernel_image_parse(struct kernel_image *k, uint8_t *buf, size_t len, 
         if (image_size < len)
             image_size = align_up(len, SZ_4K);
     }
-    k->data = buf;
     k->size = len;
     k->text_offset = text_offset;
     k->image_size = image_size;
@@ -311,73 +308,121 @@ int kernel_image_from_buffer(struct kernel_image *k, const uint8_t *buf, size_t 
     }
     if (r < 0)
         return r;
-    r = kernel_image_parse(k, raw, rawlen, err, errlen);
+    r = parse_header(k, raw, rawlen, err, errlen);
     if (r < 0) {
         free(raw);
         memset(k, 0, sizeof(*k));
         return r;
     }
+    k->data = raw;
     k->format = format;
     return 0;
 }
 
-int kernel_image_load(struct kernel_image *k, const char *path, char *err, size_t errlen)
+int kernel_image_open(struct kernel_image *k, const char *path, char *err, size_t errlen)
 {
     memset(k, 0, sizeof(*k));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        snprintf(err, errlen, "kernel %s: cannot open: %s", path, strerror(e));
-        return -e;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "kernel %s: not a regular file", path);
-        close(fd);
-        return -EINVAL;
-    }
-    if ((uint64_t)st.st_size > ARM64_IMAGE_MAX_BYTES) {
-        snprintf(err, errlen, "kernel %s: %lld MiB is larger than the %llu MiB limit", path,
-                 (long long)(st.st_size >> 20), ARM64_IMAGE_MAX_BYTES >> 20);
-        close(fd);
-        return -EFBIG;
-    }
-    size_t len = (size_t)st.st_size;
+    struct file_image f;
+    int r = file_image_init(&f, "kernel Image", path, ARM64_IMAGE_MAX_BYTES, err, errlen);
+    if (r < 0)
+        return r;
+    size_t len = (size_t)f.size;
+    uint8_t head[ARM64_IMAGE_HEADER_BYTES];
     if (len < ARM64_IMAGE_HEADER_BYTES) {
-        close(fd);
-        snprintf(err, errlen, "kernel %s: %zu bytes is too small for an arm64 Image", path, len);
-        return -EINVAL;
+        snprintf(err, errlen, "kernel Image %s: %zu bytes is too small for an arm64 Image", path,
+                 len);
+        r = -EINVAL;
+        goto out;
     }
-    /* Map the file instead of reading it: no copy, no anonymous page faults. */
-    uint8_t *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) {
-        int e = errno;
-        snprintf(err, errlen, "kernel %s: mmap: %s", path, strerror(e));
-        return -e;
-    }
+    r = file_image_copy(&f, head, sizeof(head), err, errlen);
+    if (r < 0)
+        goto out;
     char inner[256];
-    int r;
-    if (kernel_image_detect(map, len) == KERNEL_IMAGE_RAW) {
-        r = kernel_image_parse(k, map, len, inner, sizeof(inner));
-        if (r == 0)
-            k->mapped = len;
+    if (kernel_image_detect(head, sizeof(head)) == KERNEL_IMAGE_RAW) {
+        /* Raw: only the header is read now; kernel_image_copy() reads the rest every time. */
+        r = parse_header(k, head, len, inner, sizeof(inner));
+        if (r == 0) {
+            memcpy(k->header, head, sizeof(head));
+            k->file = f;
+            return 0;
+        }
     } else {
-        r = kernel_image_from_buffer(k, map, len, inner, sizeof(inner));
+        /* Compressed (or unrecognised, for the error): decompress once and keep the result
+         * in memory; the file is not read again. */
+        uint8_t *buf = malloc(len);
+        if (!buf) {
+            snprintf(err, errlen, "kernel Image %s: out of memory reading it", path);
+            r = -ENOMEM;
+            goto out;
+        }
+        r = file_image_copy(&f, buf, len, err, errlen);
+        if (r == 0)
+            r = kernel_image_from_buffer(k, buf, len, inner, sizeof(inner));
+        else
+            inner[0] = '\0';
+        free(buf);
+        if (r < 0 && !inner[0])
+            goto out; /* err already says what failed */
     }
-    if (r < 0 || !k->mapped)
-        munmap(map, len);
     if (r < 0)
         snprintf(err, errlen, "%s (file %s)", inner, path);
+out:
+    file_image_release(&f);
+    if (r < 0)
+        memset(k, 0, sizeof(*k));
     return r;
+}
+
+int kernel_image_load(struct kernel_image *k, const char *path, char *err, size_t errlen)
+{
+    int r = kernel_image_open(k, path, err, errlen);
+    if (r < 0 || k->data)
+        return r;
+    uint8_t *buf = malloc(k->size);
+    if (!buf) {
+        snprintf(err, errlen, "kernel Image %s: out of memory reading it", path);
+        kernel_image_release(k);
+        return -ENOMEM;
+    }
+    r = kernel_image_copy(k, buf, err, errlen);
+    file_image_release(&k->file);
+    if (r < 0) {
+        free(buf);
+        kernel_image_release(k);
+        return r;
+    }
+    k->data = buf;
+    return 0;
+}
+
+int kernel_image_copy(const struct kernel_image *k, void *dst, char *err, size_t errlen)
+{
+    if (k->data) {
+        memcpy(dst, k->data, k->size);
+        return 0;
+    }
+    if (!k->file.path) {
+        snprintf(err, errlen, "kernel: no Image loaded");
+        return -EBADF;
+    }
+    int r = file_image_copy(&k->file, dst, k->size, err, errlen);
+    if (r < 0)
+        return r;
+    /* The identity check cannot see a rewrite within one timestamp tick; the header, which
+     * decided size and placement, must at least be the one that was parsed. */
+    if (memcmp(dst, k->header, sizeof(k->header)) != 0) {
+        snprintf(err, errlen, "kernel Image %s changed since pscivm started (its header "
+                              "differs): refusing to load it again; restart pscivm to use the "
+                              "new file", k->file.path);
+        return -ESTALE;
+    }
+    return 0;
 }
 
 void kernel_image_release(struct kernel_image *k)
 {
-    if (k->mapped)
-        munmap(k->data, k->mapped);
-    else
-        free(k->data);
+    free(k->data);
+    file_image_release(&k->file);
     memset(k, 0, sizeof(*k));
 }
 

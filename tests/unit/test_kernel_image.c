@@ -1,6 +1,7 @@
 /* test_kernel_image.c — arm64 Image header parsing (booting.rst), gzip and EFI zboot
  * decompression, refusal of garbage/big-endian/oversized images, and boot placement. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -347,6 +349,119 @@ static void test_kernel_image__file_and_buffer_detect_alike(void **state)
     assert_int_equal(kernel_image_detect(NULL, 0), KERNEL_IMAGE_UNKNOWN);
 }
 
+/* A reset copies the kernel into RAM again. A raw Image opened for that is read from its file
+ * each time (nothing kept in memory, nothing mapped): unchanged it copies the same bytes; once
+ * truncated or rewritten it is refused with -ESTALE. The old mapping died of SIGBUS on a
+ * truncated file and loaded a rewritten one under the old header's size and layout. */
+static void test_kernel_image__open_raw_rereads_and_refuses_a_changed_file(void **state)
+{
+    (void)state;
+    const size_t len = 8192;
+    uint8_t *img = make_image(len, 0, 1 << 20, 2);
+    const char *path = temp_file(img, len);
+    struct kernel_image k;
+    char err[512] = "";
+    assert_int_equal(kernel_image_open(&k, path, err, sizeof(err)), 0);
+    assert_null(k.data);
+    assert_int_equal(k.mapped, 0);
+    assert_int_equal(k.size, len);
+    assert_string_equal(k.format, "Image");
+    uint8_t *ram = calloc(1, k.image_size);
+    for (int round = 0; round < 2; round++) {
+        memset(ram, 0, k.image_size);
+        assert_int_equal(kernel_image_copy(&k, ram, err, sizeof(err)), 0);
+        assert_memory_equal(ram, img, len);
+    }
+    /* the header differing from the parsed one is refused even if the identity were kept */
+    k.header[16] ^= 1;
+    assert_int_equal(kernel_image_copy(&k, ram, err, sizeof(err)), -ESTALE);
+    assert_non_null(strstr(err, "header differs"));
+    k.header[16] ^= 1;
+    /* truncated under us: an error, not SIGBUS */
+    assert_int_equal(truncate(path, 4096), 0);
+    assert_int_equal(kernel_image_copy(&k, ram, err, sizeof(err)), -ESTALE);
+    assert_non_null(strstr(err, "kernel Image"));
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "size 8192 -> 4096"));
+    kernel_image_release(&k);
+    kernel_image_release(&k); /* twice is harmless */
+
+    /* rewritten in place, same size, with a different header: the identity tells */
+    assert_int_equal(truncate(path, 0), 0);
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, img, len), (ssize_t)len);
+    struct timespec old[2] = {{1000000000, 0}, {1000000000, 0}};
+    assert_int_equal(futimens(fd, old), 0);
+    assert_int_equal(kernel_image_open(&k, path, err, sizeof(err)), 0);
+    uint8_t *other = make_image(len, 0, 4 << 20, 2);
+    assert_int_equal(pwrite(fd, other, len, 0), (ssize_t)len);
+    close(fd);
+    assert_int_equal(kernel_image_copy(&k, ram, err, sizeof(err)), -ESTALE);
+    assert_non_null(strstr(err, "changed since pscivm started"));
+    kernel_image_release(&k);
+    unlink(path);
+    free(other);
+    free(ram);
+    free(img);
+}
+
+/* A compressed kernel is decompressed at open and kept: the file does not matter afterwards. */
+static void test_kernel_image__open_compressed_is_kept_in_memory(void **state)
+{
+    (void)state;
+    const size_t len = 100000;
+    uint8_t *img = make_image(len, 0, 1 << 20, 2);
+    uint8_t *gz = malloc(len + 1024);
+    size_t gzlen = gzip_buf(img, len, gz, len + 1024);
+    const char *path = temp_file(gz, gzlen);
+    struct kernel_image k;
+    char err[512] = "";
+    assert_int_equal(kernel_image_open(&k, path, err, sizeof(err)), 0);
+    assert_non_null(k.data);
+    assert_null(k.file.path); /* closed */
+    assert_string_equal(k.format, "gzip");
+    assert_int_equal(truncate(path, 0), 0);
+    uint8_t *ram = calloc(1, k.image_size);
+    assert_int_equal(kernel_image_copy(&k, ram, err, sizeof(err)), 0);
+    assert_memory_equal(ram, img, len);
+    kernel_image_release(&k);
+    /* a corrupt compressed file: the message names the file */
+    memcpy(gz + gzlen / 2, "\xff\xff\xff\xff\xff\xff", 6);
+    path = temp_file(gz, gzlen);
+    assert_int_equal(kernel_image_open(&k, path, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, path));
+    assert_null(k.data);
+    unlink(path);
+    free(ram);
+    free(gz);
+    free(img);
+}
+
+/* kernel_image_load() keeps the Image in memory: reading it after the file was truncated used
+ * to fault (it was a MAP_PRIVATE mapping of the file). */
+static void test_kernel_image__load_survives_truncation(void **state)
+{
+    (void)state;
+    const size_t len = 3 * 4096;
+    uint8_t *img = make_image(len, 0, 1 << 20, 2);
+    const char *path = temp_file(img, len);
+    struct kernel_image k;
+    char err[512] = "";
+    assert_int_equal(kernel_image_load(&k, path, err, sizeof(err)), 0);
+    assert_non_null(k.data);
+    assert_null(k.file.path); /* nothing kept open */
+    assert_int_equal(truncate(path, 0), 0);
+    assert_memory_equal(k.data, img, len); /* SIGBUS here with the mapping */
+    uint8_t *ram = calloc(1, len);
+    assert_int_equal(kernel_image_copy(&k, ram, err, sizeof(err)), 0);
+    assert_memory_equal(ram, img, len);
+    kernel_image_release(&k);
+    unlink(path);
+    free(ram);
+    free(img);
+}
+
 static void test_kernel_image__load_file_errors(void **state)
 {
     (void)state;
@@ -489,6 +604,9 @@ int main(void)
         cmocka_unit_test(test_kernel_image__efi_zboot),
         cmocka_unit_test(test_kernel_image__multi_member_gzip_and_multi_frame_zstd),
         cmocka_unit_test(test_kernel_image__file_and_buffer_detect_alike),
+        cmocka_unit_test(test_kernel_image__open_raw_rereads_and_refuses_a_changed_file),
+        cmocka_unit_test(test_kernel_image__open_compressed_is_kept_in_memory),
+        cmocka_unit_test(test_kernel_image__load_survives_truncation),
         cmocka_unit_test(test_kernel_image__load_file_errors),
         cmocka_unit_test(test_kernel_image__layout),
         cmocka_unit_test(test_kernel_image__layout_overflow),
