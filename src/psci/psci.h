@@ -93,7 +93,8 @@ struct psci_config {
  *  psci_machine_reset(): every vCPU -> OFF, then the boot vCPU -> ON.
  *  Invariants (psci_machine_check()): exactly the states above; a SUSPENDED vCPU has a valid
  *  suspend kind; while a SYSTEM_SUSPEND is in progress its caller is the only vCPU not OFF; a
- *  pending start has an entry point inside guest RAM; counters never decrease.
+ *  pending start has an entry point inside guest RAM, aligned as CPU_ON requires; counters
+ *  never decrease.
  */
 enum psci_cpu_state {
     PSCI_CPU_OFF = 0,

@@ -331,12 +331,23 @@ int psci_vcpu_get_info(const struct psci_machine *m, unsigned int vcpu,
  *  I1 configuration is one psci_machine_init() accepts;
  *  I2 every state is one of the four in the drawing; MPIDRs are valid and distinct;
  *  I3 SUSPENDED <=> a suspend kind is recorded; STANDBY/POWERDOWN carry a valid power_state of
- *     their type; POWERDOWN/SYSTEM carry an entry point inside guest RAM;
- *  I4 ON_PENDING carries an entry point inside guest RAM;
+ *     their type; POWERDOWN/SYSTEM carry an entry point psci_validate_entry() can accept;
+ *  I4 ON_PENDING carries an entry point psci_validate_entry() can accept;
  *  I5 system_suspender is -1 or the one vCPU in a SYSTEM suspend, and then every other vCPU is
  *     OFF; no vCPU is in a SYSTEM suspend otherwise;
  *  I6 a pending system action (OFF/OFF2/RESET/RESET2 handed to the backend) belongs to an ON vCPU.
  */
+/* An entry point psci_validate_entry() accepts from some caller: inside guest RAM and 4-byte
+ * aligned (AArch64, A32), or with bit 0 set (Thumb, AArch32 callers only: the address is entry
+ * & ~1, 2-byte aligned by construction). The caller's width is not recorded, so a state can
+ * only be held to the union: what no caller can pass is entry & 3 == 2. */
+static bool entry_reachable(const struct psci_machine *m, uint64_t entry)
+{
+    if ((entry & 3) == 2)
+        return false;
+    return psci_entry_in_ram(m, entry & ~1ULL);
+}
+
 static int fail(const char **why, const char *msg)
 {
     if (why != NULL)
@@ -377,8 +388,9 @@ int psci_machine_check(const struct psci_machine *m, const char **why)
         case PSCI_CPU_ON_PENDING:
             if (v->suspend != PSCI_SUSPEND_NONE)
                 return fail(why, "suspend kind recorded on a vCPU that is not suspended");
-            if (!psci_entry_in_ram(m, v->entry & ~1ULL))
-                return fail(why, "pending start with an entry point outside guest RAM");
+            if (!entry_reachable(m, v->entry))
+                return fail(why, "pending start with an entry point outside guest RAM or "
+                                 "misaligned");
             break;
         case PSCI_CPU_SUSPENDED:
             switch (v->suspend) {
@@ -389,14 +401,16 @@ int psci_machine_check(const struct psci_machine *m, const char **why)
             case PSCI_SUSPEND_POWERDOWN:
                 if (psci_pstate_slot(v->power_state) < 1)
                     return fail(why, "power-down with a power_state that is not power-down");
-                if (!psci_entry_in_ram(m, v->entry & ~1ULL))
-                    return fail(why, "power-down with an entry point outside guest RAM");
+                if (!entry_reachable(m, v->entry))
+                    return fail(why, "power-down with an entry point outside guest RAM or "
+                                     "misaligned");
                 break;
             case PSCI_SUSPEND_SYSTEM:
                 if (m->system_suspender != (int)i)
                     return fail(why, "system suspend not recorded as the system suspender");
-                if (!psci_entry_in_ram(m, v->entry & ~1ULL))
-                    return fail(why, "system suspend with an entry point outside guest RAM");
+                if (!entry_reachable(m, v->entry))
+                    return fail(why, "system suspend with an entry point outside guest RAM or "
+                                     "misaligned");
                 break;
             default:
                 return fail(why, "suspended vCPU without a valid suspend kind");

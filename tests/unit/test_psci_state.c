@@ -398,6 +398,73 @@ static void test_psci_state__targeted_rejections(void **state)
     psci_machine_release(&m);
 }
 
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Does the live core accept `entry` from some caller (AArch64, or AArch32 with Thumb)? */
+static bool live_core_accepts(uint32_t fid32, uint32_t fid64, uint64_t x1, uint64_t entry)
+{
+    bool ok = false;
+    for (int a32 = 0; a32 < 2; a32++) {
+        struct psci_machine m;
+        fx_init(&m, PSCI_VERSION_1_3, PSCI_OPT_ALL);
+        struct psci_result r = fx_call32(&m, 0, a32, a32 ? fid32 : fid64, x1, entry, 0);
+        ok |= r.action.kind != PSCI_ACT_NONE;
+        psci_machine_release(&m);
+    }
+    return ok;
+}
+
+/* The loader used to take any entry point inside RAM, e.g. 2 bytes past a 4-byte boundary,
+ * which no CPU_ON or CPU_SUSPEND can produce. Now a pending start and a power-down suspend
+ * load exactly when the live core accepts that entry point from some caller. */
+static void test_psci_state__entry_points_as_the_live_core_accepts(void **state)
+{
+    (void)state;
+    struct psci_machine m;
+    build_busy(&m);
+    size_t len;
+    uint8_t *img = save_alloc(&m, &len);
+    uint8_t *t = malloc(len);
+    unsigned int accepted = 0, refused = 0;
+    for (uint64_t low = 0; low < 8; low++) {
+        uint64_t entry = GOOD_ENTRY + 0x100 + low;
+        bool on_ok = live_core_accepts(F_CPU_ON, F64_CPU_ON, 0x1, entry);
+        bool pd_ok = live_core_accepts(F_CPU_SUSPEND, F64_CPU_SUSPEND, PS_CORE_POWERDOWN, entry);
+        assert_int_equal(on_ok, pd_ok); /* one validation for both */
+        assert_int_equal(on_ok, (entry & 3) != 2);
+        static const size_t where[] = {VCPU_PAYLOAD(3) + 24 /* ON_PENDING */,
+                                       VCPU_PAYLOAD(1) + 24 /* POWERDOWN */};
+        for (size_t w = 0; w < 2; w++) {
+            memcpy(t, img, len);
+            put64(t + where[w], entry);
+            recrc(t, len);
+            struct psci_machine n;
+            char err[256] = "";
+            int rc = psci_machine_load(&n, t, len, err, sizeof(err));
+            if ((rc == 0) != on_ok)
+                fail_msg("entry 0x%llx at %zu: load %d (%s), live core %s",
+                         (unsigned long long)entry, where[w], rc, err,
+                         on_ok ? "accepts" : "refuses");
+            if (rc == 0) {
+                fx_check(&n);
+                psci_machine_release(&n);
+                accepted++;
+            } else {
+                assert_non_null(strstr(err, "misaligned"));
+                refused++;
+            }
+        }
+    }
+    assert_true(accepted > 0 && refused > 0);
+    free(t);
+    free(img);
+    psci_machine_release(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_psci_state__flip_every_byte),
         cmocka_unit_test(test_psci_state__mutate_with_valid_crc),
         cmocka_unit_test(test_psci_state__targeted_rejections),
+        cmocka_unit_test(test_psci_state__entry_points_as_the_live_core_accepts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
