@@ -154,7 +154,8 @@ struct psci_vcpu_info {
     enum psci_cpu_state state;
     bool allowed;                 /* CPU_ON policy: may be powered on */
     uint64_t suspend_count;       /* completed CPU_SUSPEND/SYSTEM_SUSPEND entries */
-    uint64_t suspend_residency_ns;
+    uint64_t suspend_residency_ns;/* both summed over the power states; like every counter of
+                                     the core they saturate at UINT64_MAX, never wrap */
 };
 
 struct psci_vcpu; /* private */

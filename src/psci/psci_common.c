@@ -258,7 +258,7 @@ uint64_t psci_suspend_elapsed_ns(const struct psci_machine *m, const struct psci
     if (v->suspend_start_valid && m->clock_ns != NULL) {
         uint64_t now = psci_now_ns(m);
         if (now > v->suspend_start_ns)
-            elapsed += now - v->suspend_start_ns;
+            elapsed = psci_add_sat(elapsed, now - v->suspend_start_ns);
     }
     return elapsed;
 }
@@ -319,8 +319,9 @@ int psci_vcpu_get_info(const struct psci_machine *m, unsigned int vcpu,
     info->state = v->state;
     info->allowed = v->allowed;
     for (int s = 0; s < PSCI_NR_STAT_SLOTS; s++) {
-        info->suspend_count += v->stat_count[s];
-        info->suspend_residency_ns += v->stat_residency_ns[s];
+        info->suspend_count = psci_add_sat(info->suspend_count, v->stat_count[s]);
+        info->suspend_residency_ns = psci_add_sat(info->suspend_residency_ns,
+                                                  v->stat_residency_ns[s]);
     }
     return 0;
 }

@@ -465,6 +465,51 @@ static void test_psci_state__entry_points_as_the_live_core_accepts(void **state)
     psci_machine_release(&m);
 }
 
+/* An image may start a counter at UINT64_MAX (nothing in the format forbids it, and a long
+ * enough life could get there). The next update used to wrap it to 0, breaking "counters never
+ * decrease"; now every counter saturates: statistics, residency (and the residency carried
+ * across the snapshot), the per-vCPU sums and the call count. */
+static void test_psci_state__counters_at_maximum_saturate(void **state)
+{
+    (void)state;
+    struct psci_machine m;
+    build_busy(&m);
+    size_t len;
+    uint8_t *img = save_alloc(&m, &len);
+    const size_t slot2 = VCPU_PAYLOAD(1) + 52 + 16 * 2; /* vCPU 1: cluster power-down */
+    put64(img + slot2, UINT64_MAX);                      /* count */
+    put64(img + slot2 + 8, UINT64_MAX - 10);             /* residency ns */
+    put64(img + VCPU_PAYLOAD(1) + 40, UINT64_MAX - 5);   /* residency of the current suspend */
+    put64(img + MACHINE_AT + 8 + 8, UINT64_MAX);         /* calls */
+    recrc(img, len);
+    struct psci_machine n;
+    char err[256] = "";
+    assert_int_equal(psci_machine_load(&n, img, len, err, sizeof(err)), 0);
+    fx_check(&n);
+    assert_int_equal(psci_machine_set_clock(&n, fx_clock, NULL), 0);
+    fx_now_ns += 1000;
+    uint64_t x0;
+    assert_int_equal(psci_system_action_failed(&n, 0, &x0), 0);
+    assert_int_equal(psci_cpu_woken(&n, 1), 0); /* accounts the suspend */
+    fx_check(&n);
+    assert_int_equal(fx_call(&n, 0, F_STAT_COUNT, 0x1, PS_CLUSTER_POWERDOWN, 0).x0, UINT64_MAX);
+    assert_int_equal(fx_call(&n, 0, F_STAT_RESIDENCY, 0x1, PS_CLUSTER_POWERDOWN, 0).x0,
+                     UINT64_MAX / 1000);
+    assert_int_equal(n.calls, UINT64_MAX);
+    struct psci_vcpu_info info; /* slot 0 holds 1 completed standby too: the sums saturate */
+    assert_int_equal(psci_vcpu_get_info(&n, 1, &info), 0);
+    assert_int_equal(info.suspend_count, UINT64_MAX);
+    assert_int_equal(info.suspend_residency_ns, UINT64_MAX);
+    /* and keep saturating on the next suspend */
+    fx_call(&n, 1, F_CPU_SUSPEND, PS_CLUSTER_POWERDOWN, GOOD_ENTRY, 0);
+    fx_now_ns += 1000;
+    assert_int_equal(psci_cpu_woken(&n, 1), 0);
+    assert_int_equal(fx_call(&n, 0, F_STAT_COUNT, 0x1, PS_CLUSTER_POWERDOWN, 0).x0, UINT64_MAX);
+    psci_machine_release(&n);
+    free(img);
+    psci_machine_release(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_psci_state__mutate_with_valid_crc),
         cmocka_unit_test(test_psci_state__targeted_rejections),
         cmocka_unit_test(test_psci_state__entry_points_as_the_live_core_accepts),
+        cmocka_unit_test(test_psci_state__counters_at_maximum_saturate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
