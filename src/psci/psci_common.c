@@ -336,7 +336,11 @@ int psci_vcpu_get_info(const struct psci_machine *m, unsigned int vcpu,
  *  I4 ON_PENDING carries an entry point psci_validate_entry() can accept;
  *  I5 system_suspender is -1 or the one vCPU in a SYSTEM suspend, and then every other vCPU is
  *     OFF; no vCPU is in a SYSTEM suspend otherwise;
- *  I6 a pending system action (OFF/OFF2/RESET/RESET2 handed to the backend) belongs to an ON vCPU.
+ *  I6 a pending system action (OFF/OFF2/RESET/RESET2 handed to the backend) belongs to an ON vCPU;
+ *  I7 what the transitions clear stays clear: entry and context are 0 unless the vCPU restarts
+ *     at an entry point (ON_PENDING, POWERDOWN, SYSTEM), power_state and the residency of the
+ *     current suspend are 0 unless SUSPENDED, and a SYSTEM suspend has the system power-down
+ *     power_state it is accounted under.
  */
 /* An entry point psci_validate_entry() accepts from some caller: inside guest RAM and 4-byte
  * aligned (AArch64, A32), or with bit 0 set (Thumb, AArch32 callers only: the address is entry
@@ -380,6 +384,15 @@ int psci_machine_check(const struct psci_machine *m, const char **why)
         for (unsigned int j = 0; j < i; j++)
             if (m->vcpus[j].mpidr == v->mpidr)
                 return fail(why, "duplicate MPIDR");
+        bool restarts = v->state == PSCI_CPU_ON_PENDING ||
+                        (v->state == PSCI_CPU_SUSPENDED && v->suspend != PSCI_SUSPEND_STANDBY);
+        if (!restarts && (v->entry != 0 || v->context != 0))
+            return fail(why, "entry point or context recorded on a vCPU that does not restart "
+                             "at one");
+        if (v->state != PSCI_CPU_SUSPENDED &&
+            (v->power_state != 0 || v->suspend_carry_ns != 0 || v->suspend_start_valid))
+            return fail(why, "power_state or residency recorded on a vCPU that is not "
+                             "suspended");
         switch (v->state) {
         case PSCI_CPU_OFF:
         case PSCI_CPU_ON:
@@ -409,6 +422,8 @@ int psci_machine_check(const struct psci_machine *m, const char **why)
             case PSCI_SUSPEND_SYSTEM:
                 if (m->system_suspender != (int)i)
                     return fail(why, "system suspend not recorded as the system suspender");
+                if (v->power_state != PSCI_PSTATE_SYSTEM_POWERDOWN)
+                    return fail(why, "system suspend not accounted as system power-down");
                 if (!entry_reachable(m, v->entry))
                     return fail(why, "system suspend with an entry point outside guest RAM or "
                                      "misaligned");

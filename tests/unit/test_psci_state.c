@@ -510,6 +510,70 @@ static void test_psci_state__counters_at_maximum_saturate(void **state)
     psci_machine_release(&m);
 }
 
+/* Fields the live core always clears (entry/context of a vCPU that does not restart at an
+ * entry point, power_state and residency of a vCPU that is not suspended) or always sets (the
+ * power_state of a SYSTEM_SUSPEND) used to load with any value: a state no sequence of calls
+ * reaches, and one that a save would carry on. */
+static void test_psci_state__fields_the_core_clears_must_be_clear(void **state)
+{
+    (void)state;
+    struct psci_machine m;
+    build_busy(&m); /* 0 ON (system action pending), 1 POWERDOWN, 2 STANDBY, 3 ON_PENDING, 4 OFF */
+    size_t len;
+    uint8_t *img = save_alloc(&m, &len);
+    const struct patch_case cases[] = {
+        {"power_state on an ON vCPU", VCPU_PAYLOAD(0) + 16, 4, PS_CORE_POWERDOWN, -EINVAL},
+        {"power_state on a pending start", VCPU_PAYLOAD(3) + 16, 4, PS_CORE_POWERDOWN, -EINVAL},
+        {"power_state on an OFF vCPU", VCPU_PAYLOAD(4) + 16, 4, PS_CORE_POWERDOWN, -EINVAL},
+        {"entry on an OFF vCPU", VCPU_PAYLOAD(4) + 24, 8, GOOD_ENTRY, -EINVAL},
+        {"context on an OFF vCPU", VCPU_PAYLOAD(4) + 32, 8, 1, -EINVAL},
+        {"entry on an ON vCPU", VCPU_PAYLOAD(0) + 24, 8, GOOD_ENTRY, -EINVAL},
+        {"context on an ON vCPU", VCPU_PAYLOAD(0) + 32, 8, 5, -EINVAL},
+        {"entry on a standby vCPU", VCPU_PAYLOAD(2) + 24, 8, GOOD_ENTRY, -EINVAL},
+        {"context on a standby vCPU", VCPU_PAYLOAD(2) + 32, 8, 5, -EINVAL},
+        {"residency on an ON vCPU", VCPU_PAYLOAD(0) + 40, 8, 1000, -EINVAL},
+        {"residency on a pending start", VCPU_PAYLOAD(3) + 40, 8, 1, -EINVAL},
+        /* still free: context of a vCPU that restarts, residency of a suspended one */
+        {"context of a pending start", VCPU_PAYLOAD(3) + 32, 8, 0xabcdef, 0},
+        {"residency of a standby", VCPU_PAYLOAD(2) + 40, 8, 123456, 0},
+    };
+    uint8_t *t = malloc(len);
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        memcpy(t, img, len);
+        for (unsigned int b = 0; b < cases[c].bytes; b++)
+            t[cases[c].offset + b] = (uint8_t)(cases[c].value >> (8 * b));
+        recrc(t, len);
+        struct psci_machine n;
+        char err[256] = "";
+        int rc = psci_machine_load(&n, t, len, err, sizeof(err));
+        if (rc != cases[c].rc)
+            fail_msg("%s: rc %d (%s), expected %d", cases[c].what, rc, err, cases[c].rc);
+        if (rc == 0) {
+            fx_check(&n);
+            psci_machine_release(&n);
+        }
+    }
+    free(t);
+    free(img);
+    psci_machine_release(&m);
+
+    /* a SYSTEM_SUSPEND is accounted under the system power-down state and nothing else */
+    fx_init(&m, PSCI_VERSION_1_3, PSCI_OPT_ALL);
+    assert_int_equal(fx_call(&m, 0, F64_SYSTEM_SUSPEND, GOOD_ENTRY, CTX, 0).action.kind,
+                     PSCI_ACT_SYSTEM_SUSPEND);
+    img = save_alloc(&m, &len);
+    struct psci_machine n;
+    assert_int_equal(psci_machine_load(&n, img, len, NULL, 0), 0);
+    psci_machine_release(&n);
+    put32(img + VCPU_PAYLOAD(0) + 16, PS_CLUSTER_POWERDOWN);
+    recrc(img, len);
+    char err[256] = "";
+    assert_int_equal(psci_machine_load(&n, img, len, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "system power-down"));
+    free(img);
+    psci_machine_release(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_psci_state__targeted_rejections),
         cmocka_unit_test(test_psci_state__entry_points_as_the_live_core_accepts),
         cmocka_unit_test(test_psci_state__counters_at_maximum_saturate),
+        cmocka_unit_test(test_psci_state__fields_the_core_clears_must_be_clear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
