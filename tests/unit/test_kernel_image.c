@@ -426,6 +426,7 @@ static void test_kernel_image__open_compressed_is_kept_in_memory(void **state)
     assert_int_equal(kernel_image_copy(&k, ram, err, sizeof(err)), 0);
     assert_memory_equal(ram, img, len);
     kernel_image_release(&k);
+    unlink(path);
     /* a corrupt compressed file: the message names the file */
     memcpy(gz + gzlen / 2, "\xff\xff\xff\xff\xff\xff", 6);
     path = temp_file(gz, gzlen);
