@@ -56,33 +56,6 @@ int strncmp(const char *a, const char *b, size_t n)
     return 0;
 }
 
-bool rt_parse_u64(const char *s, size_t len, u64 *out)
-{
-    u64 v = 0;
-    unsigned base = 10;
-    if (len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-        base = 16, s += 2, len -= 2;
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        unsigned d;
-        if (c >= '0' && c <= '9')
-            d = (unsigned)(c - '0');
-        else if (base == 16 && c >= 'a' && c <= 'f')
-            d = (unsigned)(c - 'a' + 10);
-        else if (base == 16 && c >= 'A' && c <= 'F')
-            d = (unsigned)(c - 'A' + 10);
-        else
-            return false;
-        if (d >= base)
-            return false;
-        v = v * base + d;
-    }
-    *out = v;
-    return true;
-}
-
 /* ---- time ---------------------------------------------------------------------------------- */
 u64 rt_now(void)
 {

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "parse.h" /* rt_parse_u64(): decimal or 0x hex, refuses overflow */
+
 typedef uint64_t u64;
 typedef uint32_t u32;
 typedef int64_t s64;
@@ -46,7 +48,6 @@ size_t strlen(const char *s);
 size_t strlen_bounded(const char *s, size_t max);
 int strcmp(const char *a, const char *b);
 int strncmp(const char *a, const char *b, size_t n);
-bool rt_parse_u64(const char *s, size_t len, u64 *out);   /* decimal or 0x hex */
 
 /* ---- console ----------------------------------------------------------------------------- */
 void uart_init_from_fdt(const void *fdt);  /* 16550 or PL011 from /chosen/stdout-path */

@@ -95,6 +95,17 @@ static uint8_t blk_execute(struct virtio_blk *blk, const struct virtq_req *req, 
             return VIRTIO_BLK_S_IOERR;
         if (!in && blk->read_only)
             return VIRTIO_BLK_S_IOERR;
+        /* The capacity is the file's size at open, but another process may have truncated
+         * the file since: pwrite past its end would silently regrow it (with a hole), pread
+         * would come back short. Requests must also fit the file as it is now. (A truncation
+         * between this fstat and the pwrite can still be undone by the write: the check
+         * narrows that to one request, it cannot make it atomic.) */
+        struct stat st;
+        if (fstat(blk->fd, &st) < 0)
+            return VIRTIO_BLK_S_IOERR;
+        uint64_t now_sectors = (uint64_t)st.st_size / VIRTIO_BLK_SECTOR;
+        if (sector > now_sectors || nsec > now_sectors - sector)
+            return VIRTIO_BLK_S_IOERR;
         if (blk_transfer(blk, req, in, sector * VIRTIO_BLK_SECTOR, len) < 0)
             return VIRTIO_BLK_S_IOERR;
         if (in)

@@ -4,7 +4,9 @@
  * completes with UNSUPP. Writes go straight to the file with pwrite, so they survive pscivm's
  * exit. A structurally broken request (no header, no status byte) breaks the queue
  * (DEVICE_NEEDS_RESET); a well-formed but bad one (out of range, partial sector, write to a
- * read-only disk) completes with IOERR.
+ * read-only disk) completes with IOERR. The capacity is fixed at open; a request must also fit
+ * the file as it is when the request runs, so a file truncated by another process is never
+ * regrown by guest writes: requests past its new end complete with IOERR.
  *
  * As a `struct device` (virtio_blk_device()): type "virtio-blk". Its saved state is the
  * transport's plus the disk's capacity and read-only flag: the disk itself is referenced, not

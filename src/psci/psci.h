@@ -93,7 +93,8 @@ struct psci_config {
  *  psci_machine_reset(): every vCPU -> OFF, then the boot vCPU -> ON.
  *  Invariants (psci_machine_check()): exactly the states above; a SUSPENDED vCPU has a valid
  *  suspend kind; while a SYSTEM_SUSPEND is in progress its caller is the only vCPU not OFF; a
- *  pending start has an entry point inside guest RAM; counters never decrease.
+ *  pending start has an entry point inside guest RAM, aligned as CPU_ON requires; counters
+ *  never decrease.
  */
 enum psci_cpu_state {
     PSCI_CPU_OFF = 0,
@@ -153,7 +154,8 @@ struct psci_vcpu_info {
     enum psci_cpu_state state;
     bool allowed;                 /* CPU_ON policy: may be powered on */
     uint64_t suspend_count;       /* completed CPU_SUSPEND/SYSTEM_SUSPEND entries */
-    uint64_t suspend_residency_ns;
+    uint64_t suspend_residency_ns;/* both summed over the power states; like every counter of
+                                     the core they saturate at UINT64_MAX, never wrap */
 };
 
 struct psci_vcpu; /* private */

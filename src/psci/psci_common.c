@@ -258,7 +258,7 @@ uint64_t psci_suspend_elapsed_ns(const struct psci_machine *m, const struct psci
     if (v->suspend_start_valid && m->clock_ns != NULL) {
         uint64_t now = psci_now_ns(m);
         if (now > v->suspend_start_ns)
-            elapsed += now - v->suspend_start_ns;
+            elapsed = psci_add_sat(elapsed, now - v->suspend_start_ns);
     }
     return elapsed;
 }
@@ -319,8 +319,9 @@ int psci_vcpu_get_info(const struct psci_machine *m, unsigned int vcpu,
     info->state = v->state;
     info->allowed = v->allowed;
     for (int s = 0; s < PSCI_NR_STAT_SLOTS; s++) {
-        info->suspend_count += v->stat_count[s];
-        info->suspend_residency_ns += v->stat_residency_ns[s];
+        info->suspend_count = psci_add_sat(info->suspend_count, v->stat_count[s]);
+        info->suspend_residency_ns = psci_add_sat(info->suspend_residency_ns,
+                                                  v->stat_residency_ns[s]);
     }
     return 0;
 }
@@ -331,12 +332,27 @@ int psci_vcpu_get_info(const struct psci_machine *m, unsigned int vcpu,
  *  I1 configuration is one psci_machine_init() accepts;
  *  I2 every state is one of the four in the drawing; MPIDRs are valid and distinct;
  *  I3 SUSPENDED <=> a suspend kind is recorded; STANDBY/POWERDOWN carry a valid power_state of
- *     their type; POWERDOWN/SYSTEM carry an entry point inside guest RAM;
- *  I4 ON_PENDING carries an entry point inside guest RAM;
+ *     their type; POWERDOWN/SYSTEM carry an entry point psci_validate_entry() can accept;
+ *  I4 ON_PENDING carries an entry point psci_validate_entry() can accept;
  *  I5 system_suspender is -1 or the one vCPU in a SYSTEM suspend, and then every other vCPU is
  *     OFF; no vCPU is in a SYSTEM suspend otherwise;
- *  I6 a pending system action (OFF/OFF2/RESET/RESET2 handed to the backend) belongs to an ON vCPU.
+ *  I6 a pending system action (OFF/OFF2/RESET/RESET2 handed to the backend) belongs to an ON vCPU;
+ *  I7 what the transitions clear stays clear: entry and context are 0 unless the vCPU restarts
+ *     at an entry point (ON_PENDING, POWERDOWN, SYSTEM), power_state and the residency of the
+ *     current suspend are 0 unless SUSPENDED, and a SYSTEM suspend has the system power-down
+ *     power_state it is accounted under.
  */
+/* An entry point psci_validate_entry() accepts from some caller: inside guest RAM and 4-byte
+ * aligned (AArch64, A32), or with bit 0 set (Thumb, AArch32 callers only: the address is entry
+ * & ~1, 2-byte aligned by construction). The caller's width is not recorded, so a state can
+ * only be held to the union: what no caller can pass is entry & 3 == 2. */
+static bool entry_reachable(const struct psci_machine *m, uint64_t entry)
+{
+    if ((entry & 3) == 2)
+        return false;
+    return psci_entry_in_ram(m, entry & ~1ULL);
+}
+
 static int fail(const char **why, const char *msg)
 {
     if (why != NULL)
@@ -368,6 +384,15 @@ int psci_machine_check(const struct psci_machine *m, const char **why)
         for (unsigned int j = 0; j < i; j++)
             if (m->vcpus[j].mpidr == v->mpidr)
                 return fail(why, "duplicate MPIDR");
+        bool restarts = v->state == PSCI_CPU_ON_PENDING ||
+                        (v->state == PSCI_CPU_SUSPENDED && v->suspend != PSCI_SUSPEND_STANDBY);
+        if (!restarts && (v->entry != 0 || v->context != 0))
+            return fail(why, "entry point or context recorded on a vCPU that does not restart "
+                             "at one");
+        if (v->state != PSCI_CPU_SUSPENDED &&
+            (v->power_state != 0 || v->suspend_carry_ns != 0 || v->suspend_start_valid))
+            return fail(why, "power_state or residency recorded on a vCPU that is not "
+                             "suspended");
         switch (v->state) {
         case PSCI_CPU_OFF:
         case PSCI_CPU_ON:
@@ -377,8 +402,9 @@ int psci_machine_check(const struct psci_machine *m, const char **why)
         case PSCI_CPU_ON_PENDING:
             if (v->suspend != PSCI_SUSPEND_NONE)
                 return fail(why, "suspend kind recorded on a vCPU that is not suspended");
-            if (!psci_entry_in_ram(m, v->entry & ~1ULL))
-                return fail(why, "pending start with an entry point outside guest RAM");
+            if (!entry_reachable(m, v->entry))
+                return fail(why, "pending start with an entry point outside guest RAM or "
+                                 "misaligned");
             break;
         case PSCI_CPU_SUSPENDED:
             switch (v->suspend) {
@@ -389,14 +415,18 @@ int psci_machine_check(const struct psci_machine *m, const char **why)
             case PSCI_SUSPEND_POWERDOWN:
                 if (psci_pstate_slot(v->power_state) < 1)
                     return fail(why, "power-down with a power_state that is not power-down");
-                if (!psci_entry_in_ram(m, v->entry & ~1ULL))
-                    return fail(why, "power-down with an entry point outside guest RAM");
+                if (!entry_reachable(m, v->entry))
+                    return fail(why, "power-down with an entry point outside guest RAM or "
+                                     "misaligned");
                 break;
             case PSCI_SUSPEND_SYSTEM:
                 if (m->system_suspender != (int)i)
                     return fail(why, "system suspend not recorded as the system suspender");
-                if (!psci_entry_in_ram(m, v->entry & ~1ULL))
-                    return fail(why, "system suspend with an entry point outside guest RAM");
+                if (v->power_state != PSCI_PSTATE_SYSTEM_POWERDOWN)
+                    return fail(why, "system suspend not accounted as system power-down");
+                if (!entry_reachable(m, v->entry))
+                    return fail(why, "system suspend with an entry point outside guest RAM or "
+                                     "misaligned");
                 break;
             default:
                 return fail(why, "suspended vCPU without a valid suspend kind");

@@ -139,7 +139,7 @@ int psci_machine_call(struct psci_machine *m, const struct psci_call *call,
     if (m == NULL || m->vcpus == NULL || call == NULL || call->vcpu >= m->nr_vcpus ||
         m->vcpus[call->vcpu].state != PSCI_CPU_ON)
         return -EINVAL;
-    m->calls++;
+    m->calls = psci_add_sat(m->calls, 1);
 
     /* SMCCC: the function ID is W0. SMC32 calls (and every AArch32 call) use only the low 32
      * bits of x1..x3 (DEN0028 §2.5; KVM kvm_psci_narrow_to_32bit, TF-A psci_smc_handler). */

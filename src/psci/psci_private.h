@@ -125,6 +125,13 @@ struct psci_vcpu {
     uint64_t stat_residency_ns[PSCI_NR_STAT_SLOTS];
 };
 
+/* Counters (calls, statistics, residency) saturate at UINT64_MAX instead of wrapping: they
+ * never decrease, whatever a restored image started them at. */
+static inline uint64_t psci_add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 /* ---- psci_common.c --------------------------------------------------------------------------- */
 bool psci_entry_in_ram(const struct psci_machine *m, uint64_t addr);
 /* 0, or the PSCI error for a bad entry point (INVALID_ADDRESS >= 1.0, INVALID_PARAMETERS 0.2). */

@@ -11,8 +11,9 @@ void psci_stat_account(struct psci_machine *m, struct psci_vcpu *v)
                                                  : psci_pstate_slot(v->power_state);
     if (slot < 0)
         return; /* unreachable while psci_machine_check() holds */
-    v->stat_count[slot]++;
-    v->stat_residency_ns[slot] += psci_suspend_elapsed_ns(m, v);
+    v->stat_count[slot] = psci_add_sat(v->stat_count[slot], 1);
+    v->stat_residency_ns[slot] = psci_add_sat(v->stat_residency_ns[slot],
+                                              psci_suspend_elapsed_ns(m, v));
 }
 
 /* An invalid target_cpu or power_state yields 0, not an error: the spec defines both calls to

@@ -303,6 +303,9 @@ int psci_machine_load(struct psci_machine *m, const void *buf, size_t size, char
             if (v->suspend > PSCI_SUSPEND_KIND_MAX)
                 FAIL(-ERANGE, "PSCI state: vCPU %u has invalid suspend kind %u", idx,
                      v->suspend);
+            if (v->state != PSCI_CPU_SUSPENDED && v->elapsed != 0)
+                FAIL(-EINVAL, "PSCI state: vCPU %u is not suspended but has a suspend "
+                              "residency", idx);
             mpidrs[idx] = v->mpidr;
             break;
         }

@@ -2,13 +2,10 @@
  * boot placement (see kernel_image.h). Header layout (booting.rst, little-endian):
  *   0 code0  4 code1  8 text_offset  16 image_size  24 flags  32-55 reserved  56 magic  60 res5 */
 #include <errno.h>
-#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -29,8 +26,10 @@ static uint64_t le(const uint8_t *p, unsigned int n)
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 static uint64_t align_down(uint64_t v, uint64_t a) { return v & ~(a - 1); }
 
-static int kernel_image_parse(struct kernel_image *k, uint8_t *buf, size_t len, char *err,
-                              size_t errlen)
+/* Parse the header `buf` (at least the first 64 bytes of an Image of `len` bytes) into k's
+ * size, text_offset, image_size, flags and format; k->data is left to the caller. */
+static int parse_header(struct kernel_image *k, const uint8_t *buf, size_t len, char *err,
+                        size_t errlen)
 {
     memset(k, 0, sizeof(*k));
     if (len < ARM64_IMAGE_HEADER_BYTES) {
@@ -77,7 +76,6 @@ static int kernel_image_parse(struct kernel_image *k, uint8_t *buf, size_t len, 
         if (image_size < len)
             image_size = align_up(len, SZ_4K);
     }
-    k->data = buf;
     k->size = len;
     k->text_offset = text_offset;
     k->image_size = image_size;
@@ -86,7 +84,38 @@ static int kernel_image_parse(struct kernel_image *k, uint8_t *buf, size_t len, 
     return 0;
 }
 
-/* Inflate a gzip stream into a malloc'd buffer of at most ARM64_IMAGE_MAX_BYTES. */
+/* Grow the decompression buffer *buf (capacity *cap, full) towards ARM64_IMAGE_MAX_BYTES.
+ * 0, -EFBIG (already at the limit) or -ENOMEM, with err set. */
+static int grow(uint8_t **buf, size_t *cap, char *err, size_t errlen)
+{
+    if (*cap >= ARM64_IMAGE_MAX_BYTES) {
+        snprintf(err, errlen, "kernel: decompressed Image exceeds the %llu MiB limit",
+                 ARM64_IMAGE_MAX_BYTES >> 20);
+        return -EFBIG;
+    }
+    size_t ncap = *cap > ARM64_IMAGE_MAX_BYTES / 2 ? ARM64_IMAGE_MAX_BYTES : *cap * 2;
+    uint8_t *nbuf = realloc(*buf, ncap);
+    if (!nbuf) {
+        snprintf(err, errlen, "kernel: out of memory decompressing the Image");
+        return -ENOMEM;
+    }
+    *buf = nbuf;
+    *cap = ncap;
+    return 0;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* Inflate gzip data into a malloc'd buffer of at most ARM64_IMAGE_MAX_BYTES. A gzip file may
+ * hold several members (RFC 1952 §2.2; `cat a.gz b.gz`, pigz, ...) whose data follow each
+ * other: every member is inflated. After the last one only zero bytes (padding) may follow;
+ * anything else is refused, because it is either a damaged member or not kernel at all. */
 static int gunzip(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen, char *err,
                   size_t errlen)
 {
@@ -96,39 +125,59 @@ static int gunzip(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen
         snprintf(err, errlen, "kernel: zlib inflateInit2 failed");
         return -ENOMEM;
     }
-    size_t cap = inlen * 4 < (64u << 20) ? (64u << 20) : inlen * 4;
+    size_t cap = inlen < (16u << 20) ? (64u << 20) : inlen * 4;
     if (cap > ARM64_IMAGE_MAX_BYTES)
         cap = ARM64_IMAGE_MAX_BYTES;
     uint8_t *buf = malloc(cap);
-    int ret = 0, zr;
+    size_t pos = 0;   /* bytes produced */
+    size_t used = 0;  /* bytes of `in` consumed */
+    unsigned int members = 0;
+    int ret = 0;
     if (!buf) {
+        snprintf(err, errlen, "kernel: out of memory decompressing the Image");
         ret = -ENOMEM;
         goto out;
     }
-    zs.next_in = (Bytef *)in;
-    zs.avail_in = (uInt)(inlen > UINT32_MAX ? UINT32_MAX : inlen);
     for (;;) {
-        zs.next_out = buf + zs.total_out;
-        zs.avail_out = (uInt)(cap - zs.total_out);
-        zr = inflate(&zs, Z_NO_FLUSH);
-        if (zr == Z_STREAM_END)
-            break;
-        if (zr == Z_OK && zs.avail_out == 0) {
-            if (cap >= ARM64_IMAGE_MAX_BYTES) {
-                snprintf(err, errlen, "kernel: decompressed Image exceeds the %llu MiB limit",
-                         ARM64_IMAGE_MAX_BYTES >> 20);
-                ret = -EFBIG;
+        /* zlib counts in uInt: feed and drain at most 1 GiB per call. */
+        size_t in_chunk = inlen - used < (1u << 30) ? inlen - used : (1u << 30);
+        size_t out_chunk = cap - pos < (1u << 30) ? cap - pos : (1u << 30);
+        zs.next_in = (Bytef *)in + used;
+        zs.avail_in = (uInt)in_chunk;
+        zs.next_out = buf + pos;
+        zs.avail_out = (uInt)out_chunk;
+        int zr = inflate(&zs, Z_NO_FLUSH);
+        used += in_chunk - zs.avail_in;
+        pos += out_chunk - zs.avail_out;
+        if (zr == Z_STREAM_END) {
+            members++;
+            if (all_zero(in + used, inlen - used))
+                break;
+            if (inlen - used >= 2 && in[used] == 0x1f && in[used + 1] == 0x8b) {
+                inflateReset(&zs);
+                continue;
+            }
+            snprintf(err, errlen, "kernel: %zu bytes after gzip member %u (at offset %zu) are "
+                                  "not another gzip member: corrupt, or not a kernel",
+                     inlen - used, members, used);
+            ret = -EINVAL;
+            goto out;
+        }
+        if (zr == Z_OK || zr == Z_BUF_ERROR) {
+            if (pos == cap) {
+                ret = grow(&buf, &cap, err, errlen);
+                if (ret < 0)
+                    goto out;
+                continue;
+            }
+            if (used < inlen && zr == Z_OK)
+                continue;
+            if (used == inlen) {
+                snprintf(err, errlen, "kernel: gzip data is truncated (member %u ends early)",
+                         members + 1);
+                ret = -EINVAL;
                 goto out;
             }
-            size_t ncap = cap * 2 > ARM64_IMAGE_MAX_BYTES ? ARM64_IMAGE_MAX_BYTES : cap * 2;
-            uint8_t *nbuf = realloc(buf, ncap);
-            if (!nbuf) {
-                ret = -ENOMEM;
-                goto out;
-            }
-            buf = nbuf;
-            cap = ncap;
-            continue;
         }
         snprintf(err, errlen, "kernel: gzip data is corrupt or truncated (%s)",
                  zs.msg ? zs.msg : (zr == Z_BUF_ERROR ? "unexpected end" : "inflate error"));
@@ -136,16 +185,17 @@ static int gunzip(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen
         goto out;
     }
     *out = buf;
-    *outlen = zs.total_out;
+    *outlen = pos;
     buf = NULL;
 out:
-    if (ret == -ENOMEM)
-        snprintf(err, errlen, "kernel: out of memory decompressing the Image");
     free(buf);
     inflateEnd(&zs);
     return ret;
 }
 
+/* Decompress zstd data: every frame, one after the other (a zstd file may hold several, e.g.
+ * from `cat` or multi-threaded compressors; skippable frames produce nothing). Anything after
+ * the last frame that is not a frame is refused by zstd as an unknown frame. */
 static int unzstd(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen, char *err,
                   size_t errlen)
 {
@@ -157,39 +207,33 @@ static int unzstd(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen
     size_t cap = 64u << 20, pos = 0;
     uint8_t *buf = malloc(cap);
     int ret = 0;
+    unsigned int frames = 0;
     ZSTD_inBuffer ib = {in, inlen, 0};
-    for (;;) {
-        if (!buf) {
-            snprintf(err, errlen, "kernel: out of memory decompressing the Image");
-            ret = -ENOMEM;
-            break;
+    if (!buf) {
+        snprintf(err, errlen, "kernel: out of memory decompressing the Image");
+        ret = -ENOMEM;
+    }
+    while (ret == 0) {
+        if (pos == cap) {
+            ret = grow(&buf, &cap, err, errlen);
+            continue;
         }
         ZSTD_outBuffer ob = {buf + pos, cap - pos, 0};
         size_t r = ZSTD_decompressStream(ds, &ob, &ib);
         pos += ob.pos;
         if (ZSTD_isError(r)) {
-            snprintf(err, errlen, "kernel: zstd data is corrupt (%s)", ZSTD_getErrorName(r));
+            snprintf(err, errlen, "kernel: zstd data is corrupt (%s, in frame %u at input "
+                                  "offset %zu)", ZSTD_getErrorName(r), frames + 1, ib.pos);
             ret = -EINVAL;
-            break;
-        }
-        if (r == 0)
-            break;
-        if (pos == cap) {
-            if (cap >= ARM64_IMAGE_MAX_BYTES) {
-                snprintf(err, errlen, "kernel: decompressed Image exceeds the %llu MiB limit",
-                         ARM64_IMAGE_MAX_BYTES >> 20);
-                ret = -EFBIG;
+        } else if (r == 0) {
+            /* A frame is complete and flushed; the next call starts the next frame. */
+            frames++;
+            if (ib.pos == ib.size)
                 break;
-            }
-            cap *= 2;
-            uint8_t *nbuf = realloc(buf, cap);
-            if (!nbuf)
-                free(buf);
-            buf = nbuf;
-        } else if (ib.pos == ib.size) {
-            snprintf(err, errlen, "kernel: zstd data is truncated");
+        } else if (ib.pos == ib.size && ob.pos < ob.size) {
+            snprintf(err, errlen, "kernel: zstd data is truncated (frame %u ends early)",
+                     frames + 1);
             ret = -EINVAL;
-            break;
         }
     }
     ZSTD_freeDStream(ds);
@@ -202,6 +246,21 @@ static int unzstd(const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen
     return 0;
 }
 
+enum kernel_image_format kernel_image_detect(const uint8_t *head, size_t len)
+{
+    bool image = len >= ARM64_IMAGE_HEADER_BYTES && le(head + 56, 4) == ARM64_IMAGE_MAGIC;
+    bool zboot = len >= ARM64_IMAGE_HEADER_BYTES && !memcmp(head, "MZ\0\0zimg", 8);
+    if (image && zboot)
+        return KERNEL_IMAGE_AMBIGUOUS;
+    if (image)
+        return KERNEL_IMAGE_RAW;
+    if (zboot)
+        return KERNEL_IMAGE_ZBOOT;
+    if (len >= 2 && head[0] == 0x1f && head[1] == 0x8b)
+        return KERNEL_IMAGE_GZIP;
+    return KERNEL_IMAGE_UNKNOWN;
+}
+
 int kernel_image_from_buffer(struct kernel_image *k, const uint8_t *buf, size_t len, char *err,
                              size_t errlen)
 {
@@ -210,10 +269,15 @@ int kernel_image_from_buffer(struct kernel_image *k, const uint8_t *buf, size_t 
     size_t rawlen = 0;
     const char *format = "Image";
     int r;
-    if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
+    enum kernel_image_format fmt = kernel_image_detect(buf, len);
+    if (fmt == KERNEL_IMAGE_AMBIGUOUS) {
+        snprintf(err, errlen, "kernel: both an EFI zboot header (\"zimg\" at offset 4) and the "
+                              "arm64 Image magic (offset 56): refusing to guess which it is");
+        return -EINVAL;
+    } else if (fmt == KERNEL_IMAGE_GZIP) {
         r = gunzip(buf, len, &raw, &rawlen, err, errlen);
         format = "gzip";
-    } else if (len >= 64 && !memcmp(buf, "MZ", 2) && !memcmp(buf + 4, "zimg", 4)) {
+    } else if (fmt == KERNEL_IMAGE_ZBOOT) {
         uint64_t off = le(buf + 8, 4), size = le(buf + 12, 4);
         char comp[33] = {0};
         memcpy(comp, buf + 24, 32);
@@ -244,76 +308,133 @@ int kernel_image_from_buffer(struct kernel_image *k, const uint8_t *buf, size_t 
     }
     if (r < 0)
         return r;
-    r = kernel_image_parse(k, raw, rawlen, err, errlen);
+    r = parse_header(k, raw, rawlen, err, errlen);
     if (r < 0) {
         free(raw);
         memset(k, 0, sizeof(*k));
         return r;
     }
+    k->data = raw;
     k->format = format;
     return 0;
 }
 
-int kernel_image_load(struct kernel_image *k, const char *path, char *err, size_t errlen)
+int kernel_image_open(struct kernel_image *k, const char *path, char *err, size_t errlen)
 {
     memset(k, 0, sizeof(*k));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        snprintf(err, errlen, "kernel %s: cannot open: %s", path, strerror(e));
-        return -e;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "kernel %s: not a regular file", path);
-        close(fd);
-        return -EINVAL;
-    }
-    if ((uint64_t)st.st_size > ARM64_IMAGE_MAX_BYTES) {
-        snprintf(err, errlen, "kernel %s: %lld MiB is larger than the %llu MiB limit", path,
-                 (long long)(st.st_size >> 20), ARM64_IMAGE_MAX_BYTES >> 20);
-        close(fd);
-        return -EFBIG;
-    }
-    size_t len = (size_t)st.st_size;
+    struct file_image f;
+    int r = file_image_init(&f, "kernel Image", path, ARM64_IMAGE_MAX_BYTES, err, errlen);
+    if (r < 0)
+        return r;
+    size_t len = (size_t)f.size;
+    uint8_t head[ARM64_IMAGE_HEADER_BYTES];
     if (len < ARM64_IMAGE_HEADER_BYTES) {
-        close(fd);
-        snprintf(err, errlen, "kernel %s: %zu bytes is too small for an arm64 Image", path, len);
-        return -EINVAL;
+        snprintf(err, errlen, "kernel Image %s: %zu bytes is too small for an arm64 Image", path,
+                 len);
+        r = -EINVAL;
+        goto out;
     }
-    /* Map the file instead of reading it: no copy, no anonymous page faults. */
-    uint8_t *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) {
-        int e = errno;
-        snprintf(err, errlen, "kernel %s: mmap: %s", path, strerror(e));
-        return -e;
-    }
+    r = file_image_copy(&f, head, sizeof(head), err, errlen);
+    if (r < 0)
+        goto out;
     char inner[256];
-    int r;
-    if (le(map + 56, 4) == ARM64_IMAGE_MAGIC) {
-        r = kernel_image_parse(k, map, len, inner, sizeof(inner));
-        if (r == 0)
-            k->mapped = len;
+    if (kernel_image_detect(head, sizeof(head)) == KERNEL_IMAGE_RAW) {
+        /* Raw: only the header is read now; kernel_image_copy() reads the rest every time. */
+        r = parse_header(k, head, len, inner, sizeof(inner));
+        if (r == 0) {
+            memcpy(k->header, head, sizeof(head));
+            k->file = f;
+            return 0;
+        }
     } else {
-        r = kernel_image_from_buffer(k, map, len, inner, sizeof(inner));
+        /* Compressed (or unrecognised, for the error): decompress once and keep the result
+         * in memory; the file is not read again. */
+        uint8_t *buf = malloc(len);
+        if (!buf) {
+            snprintf(err, errlen, "kernel Image %s: out of memory reading it", path);
+            r = -ENOMEM;
+            goto out;
+        }
+        r = file_image_copy(&f, buf, len, err, errlen);
+        if (r == 0)
+            r = kernel_image_from_buffer(k, buf, len, inner, sizeof(inner));
+        else
+            inner[0] = '\0';
+        free(buf);
+        if (r < 0 && !inner[0])
+            goto out; /* err already says what failed */
     }
-    if (r < 0 || !k->mapped)
-        munmap(map, len);
     if (r < 0)
         snprintf(err, errlen, "%s (file %s)", inner, path);
+out:
+    file_image_release(&f);
+    if (r < 0)
+        memset(k, 0, sizeof(*k));
     return r;
+}
+
+int kernel_image_load(struct kernel_image *k, const char *path, char *err, size_t errlen)
+{
+    int r = kernel_image_open(k, path, err, errlen);
+    if (r < 0 || k->data)
+        return r;
+    uint8_t *buf = malloc(k->size);
+    if (!buf) {
+        snprintf(err, errlen, "kernel Image %s: out of memory reading it", path);
+        kernel_image_release(k);
+        return -ENOMEM;
+    }
+    r = kernel_image_copy(k, buf, err, errlen);
+    file_image_release(&k->file);
+    if (r < 0) {
+        free(buf);
+        kernel_image_release(k);
+        return r;
+    }
+    k->data = buf;
+    return 0;
+}
+
+int kernel_image_copy(const struct kernel_image *k, void *dst, char *err, size_t errlen)
+{
+    if (k->data) {
+        memcpy(dst, k->data, k->size);
+        return 0;
+    }
+    if (!k->file.path) {
+        snprintf(err, errlen, "kernel: no Image loaded");
+        return -EBADF;
+    }
+    int r = file_image_copy(&k->file, dst, k->size, err, errlen);
+    if (r < 0)
+        return r;
+    /* The identity check cannot see a rewrite within one timestamp tick; the header, which
+     * decided size and placement, must at least be the one that was parsed. */
+    if (memcmp(dst, k->header, sizeof(k->header)) != 0) {
+        snprintf(err, errlen, "kernel Image %s changed since pscivm started (its header "
+                              "differs): refusing to load it again; restart pscivm to use the "
+                              "new file", k->file.path);
+        return -ESTALE;
+    }
+    return 0;
 }
 
 void kernel_image_release(struct kernel_image *k)
 {
-    if (k->mapped)
-        munmap(k->data, k->mapped);
-    else
-        free(k->data);
+    free(k->data);
+    file_image_release(&k->file);
     memset(k, 0, sizeof(*k));
 }
 
+/* a + b, or UINT64_MAX when the sum overflows: a size that large fits in no RAM either. */
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* Every address computed below is checked before it is formed: RAM must end (exclusive) below
+ * 2^64, and the sizes (kernel, rounded initrd, DTB) are summed saturating and compared with
+ * ram_size, so once they fit, ram_base + any partial sum stays inside RAM. */
 int boot_layout_plan(struct boot_layout *l, uint64_t ram_base, uint64_t ram_size,
                      const struct kernel_image *k, uint64_t initrd_size, char *err,
                      size_t errlen)
@@ -324,11 +445,17 @@ int boot_layout_plan(struct boot_layout *l, uint64_t ram_base, uint64_t ram_size
                  (unsigned long long)ram_base);
         return -EINVAL;
     }
-    l->kernel_addr = ram_base + k->text_offset;
-    l->kernel_end = l->kernel_addr + k->image_size;
-    l->dtb_max = ARM64_DTB_MAX_BYTES;
+    if (ram_size > UINT64_MAX - ram_base) {
+        snprintf(err, errlen, "RAM at 0x%llx of 0x%llx bytes runs past the end of the 64-bit "
+                              "address space", (unsigned long long)ram_base,
+                 (unsigned long long)ram_size);
+        return -EINVAL;
+    }
     uint64_t ram_end = ram_base + ram_size;
-    uint64_t need = k->text_offset + k->image_size + align_up(initrd_size, SZ_4K) + SZ_2M;
+    uint64_t initrd_room = add_sat(initrd_size, SZ_4K - 1) & ~(SZ_4K - 1);
+    if (initrd_room < initrd_size)
+        initrd_room = UINT64_MAX; /* saturated above: rounding would wrap */
+    uint64_t need = add_sat(add_sat(add_sat(k->text_offset, k->image_size), initrd_room), SZ_2M);
     if (ram_size < 2 * SZ_2M || ram_size < need) {
         snprintf(err, errlen, "kernel (%llu KiB with BSS) + initrd (%llu KiB) + DTB (2 MiB) do not "
                               "fit in %llu MiB of guest RAM; raise --mem",
@@ -336,16 +463,23 @@ int boot_layout_plan(struct boot_layout *l, uint64_t ram_base, uint64_t ram_size
                  (unsigned long long)(initrd_size >> 10), (unsigned long long)(ram_size >> 20));
         return -ENOSPC;
     }
-    l->dtb_addr = align_down(ram_end - SZ_2M, SZ_2M);
+    /* text_offset + image_size + 2 MiB <= ram_size: none of these can wrap. */
+    l->kernel_addr = ram_base + k->text_offset;
+    l->kernel_end = l->kernel_addr + k->image_size;
+    l->dtb_max = ARM64_DTB_MAX_BYTES;
+    l->dtb_addr = align_down(ram_end - SZ_2M, SZ_2M); /* >= ram_base: ram_size >= 4 MiB */
     if (initrd_size) {
-        l->initrd_size = initrd_size;
-        l->initrd_addr = align_down(l->dtb_addr - initrd_size, SZ_4K);
-        if (l->initrd_addr < align_up(l->kernel_end, SZ_4K)) {
+        /* The DTB is aligned down, so the sum fitting does not mean the initrd fits below
+         * it: compare sizes, never form dtb_addr - initrd_size before knowing it is >= 0. */
+        uint64_t lowest = align_up(l->kernel_end, SZ_4K); /* kernel_end <= ram_end - 2 MiB */
+        if (l->dtb_addr < lowest || l->dtb_addr - lowest < initrd_size) {
             snprintf(err, errlen, "initrd (%llu KiB) overlaps the kernel in %llu MiB of guest "
                                   "RAM; raise --mem", (unsigned long long)(initrd_size >> 10),
                      (unsigned long long)(ram_size >> 20));
             return -ENOSPC;
         }
+        l->initrd_size = initrd_size;
+        l->initrd_addr = align_down(l->dtb_addr - initrd_size, SZ_4K);
     } else if (l->dtb_addr < l->kernel_end) {
         snprintf(err, errlen, "kernel does not fit below the DTB; raise --mem");
         return -ENOSPC;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,10 +90,12 @@ static int fail(char *err, size_t err_size, const char *fmt, ...)
     return -EINVAL;
 }
 
-/* Decimal unsigned integer within [min, max]; returns 0 or -EINVAL. */
+/* Decimal unsigned integer within [min, max], digits only; returns 0 or -EINVAL. strtoull()
+ * alone would also take leading white space and a sign (" 4", "\t64", " -1"), so the first
+ * character must be a digit; the rest is checked by *end and errno (ERANGE). */
 static int parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out)
 {
-    if (!text || !*text || text[0] == '-' || text[0] == '+')
+    if (!text || text[0] < '0' || text[0] > '9')
         return -EINVAL;
     char *end;
     errno = 0;
@@ -163,6 +166,38 @@ static const struct option long_options[] = {
     {"max-cpus", required_argument, NULL, OPT_MAX_CPUS},
     {NULL, 0, NULL, 0},
 };
+
+/* The error for an option getopt_long() refused ('?') or found without its argument (':').
+ * A short option (optopt a character) is named from optopt, not from argv[optind - 1]: inside a
+ * cluster such as "-xy" optind still points at the cluster, so argv[optind - 1] is the argument
+ * before it (or "run"). A long option (optopt 0 when unknown, its OPT_* value otherwise) is
+ * argv[optind - 1] up to any "=value"; getopt_long() also refuses an abbreviation that matches
+ * several options, and an argument given to an option that takes none. */
+static int bad_option(bool missing_arg, int argc, char **argv, char *err, size_t err_size)
+{
+    if (optopt > 0 && optopt < OPT_PAYLOAD) {
+        if (optopt > ' ' && optopt < 0x7f)
+            return fail(err, err_size, missing_arg ? "option '-%c' needs an argument"
+                                                   : "unknown option '-%c'", optopt);
+        return fail(err, err_size, "unknown option (character 0x%02x)", optopt & 0xff);
+    }
+    const char *arg = optind >= 1 && optind <= argc ? argv[optind - 1] : "?";
+    size_t len = strcspn(arg, "=");
+    if (missing_arg)
+        return fail(err, err_size, "option '%s' needs an argument", arg);
+    if (optopt >= OPT_PAYLOAD)
+        return fail(err, err_size, "option '%.*s' takes no argument", (int)len, arg);
+    if (len > 2 && !strncmp(arg, "--", 2)) {
+        unsigned int matches = 0;
+        for (const struct option *o = long_options; o->name; o++)
+            if (!strncmp(o->name, arg + 2, len - 2))
+                matches++;
+        if (matches > 1)
+            return fail(err, err_size, "option '%.*s' is ambiguous (an abbreviation of %u "
+                        "options)", (int)len, arg, matches);
+    }
+    return fail(err, err_size, "unknown option '%.*s'", (int)len, arg);
+}
 
 int run_options_parse(struct run_options *opts, int argc, char **argv, char *err, size_t err_size)
 {
@@ -291,9 +326,8 @@ int run_options_parse(struct run_options *opts, int argc, char **argv, char *err
             opts->help = true;
             return 0;
         case ':':
-            return fail(err, err_size, "option '%s' needs an argument", argv[optind - 1]);
         default:
-            return fail(err, err_size, "unknown option '%s'", argv[optind - 1]);
+            return bad_option(c == ':', argc, argv, err, err_size);
         }
     }
     if (optind < argc)

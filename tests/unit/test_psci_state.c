@@ -398,6 +398,182 @@ static void test_psci_state__targeted_rejections(void **state)
     psci_machine_release(&m);
 }
 
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Does the live core accept `entry` from some caller (AArch64, or AArch32 with Thumb)? */
+static bool live_core_accepts(uint32_t fid32, uint32_t fid64, uint64_t x1, uint64_t entry)
+{
+    bool ok = false;
+    for (int a32 = 0; a32 < 2; a32++) {
+        struct psci_machine m;
+        fx_init(&m, PSCI_VERSION_1_3, PSCI_OPT_ALL);
+        struct psci_result r = fx_call32(&m, 0, a32, a32 ? fid32 : fid64, x1, entry, 0);
+        ok |= r.action.kind != PSCI_ACT_NONE;
+        psci_machine_release(&m);
+    }
+    return ok;
+}
+
+/* The loader used to take any entry point inside RAM, e.g. 2 bytes past a 4-byte boundary,
+ * which no CPU_ON or CPU_SUSPEND can produce. Now a pending start and a power-down suspend
+ * load exactly when the live core accepts that entry point from some caller. */
+static void test_psci_state__entry_points_as_the_live_core_accepts(void **state)
+{
+    (void)state;
+    struct psci_machine m;
+    build_busy(&m);
+    size_t len;
+    uint8_t *img = save_alloc(&m, &len);
+    uint8_t *t = malloc(len);
+    unsigned int accepted = 0, refused = 0;
+    for (uint64_t low = 0; low < 8; low++) {
+        uint64_t entry = GOOD_ENTRY + 0x100 + low;
+        bool on_ok = live_core_accepts(F_CPU_ON, F64_CPU_ON, 0x1, entry);
+        bool pd_ok = live_core_accepts(F_CPU_SUSPEND, F64_CPU_SUSPEND, PS_CORE_POWERDOWN, entry);
+        assert_int_equal(on_ok, pd_ok); /* one validation for both */
+        assert_int_equal(on_ok, (entry & 3) != 2);
+        static const size_t where[] = {VCPU_PAYLOAD(3) + 24 /* ON_PENDING */,
+                                       VCPU_PAYLOAD(1) + 24 /* POWERDOWN */};
+        for (size_t w = 0; w < 2; w++) {
+            memcpy(t, img, len);
+            put64(t + where[w], entry);
+            recrc(t, len);
+            struct psci_machine n;
+            char err[256] = "";
+            int rc = psci_machine_load(&n, t, len, err, sizeof(err));
+            if ((rc == 0) != on_ok)
+                fail_msg("entry 0x%llx at %zu: load %d (%s), live core %s",
+                         (unsigned long long)entry, where[w], rc, err,
+                         on_ok ? "accepts" : "refuses");
+            if (rc == 0) {
+                fx_check(&n);
+                psci_machine_release(&n);
+                accepted++;
+            } else {
+                assert_non_null(strstr(err, "misaligned"));
+                refused++;
+            }
+        }
+    }
+    assert_true(accepted > 0 && refused > 0);
+    free(t);
+    free(img);
+    psci_machine_release(&m);
+}
+
+/* An image may start a counter at UINT64_MAX (nothing in the format forbids it, and a long
+ * enough life could get there). The next update used to wrap it to 0, breaking "counters never
+ * decrease"; now every counter saturates: statistics, residency (and the residency carried
+ * across the snapshot), the per-vCPU sums and the call count. */
+static void test_psci_state__counters_at_maximum_saturate(void **state)
+{
+    (void)state;
+    struct psci_machine m;
+    build_busy(&m);
+    size_t len;
+    uint8_t *img = save_alloc(&m, &len);
+    const size_t slot2 = VCPU_PAYLOAD(1) + 52 + 16 * 2; /* vCPU 1: cluster power-down */
+    put64(img + slot2, UINT64_MAX);                      /* count */
+    put64(img + slot2 + 8, UINT64_MAX - 10);             /* residency ns */
+    put64(img + VCPU_PAYLOAD(1) + 40, UINT64_MAX - 5);   /* residency of the current suspend */
+    put64(img + MACHINE_AT + 8 + 8, UINT64_MAX);         /* calls */
+    recrc(img, len);
+    struct psci_machine n;
+    char err[256] = "";
+    assert_int_equal(psci_machine_load(&n, img, len, err, sizeof(err)), 0);
+    fx_check(&n);
+    assert_int_equal(psci_machine_set_clock(&n, fx_clock, NULL), 0);
+    fx_now_ns += 1000;
+    uint64_t x0;
+    assert_int_equal(psci_system_action_failed(&n, 0, &x0), 0);
+    assert_int_equal(psci_cpu_woken(&n, 1), 0); /* accounts the suspend */
+    fx_check(&n);
+    assert_int_equal(fx_call(&n, 0, F_STAT_COUNT, 0x1, PS_CLUSTER_POWERDOWN, 0).x0, UINT64_MAX);
+    assert_int_equal(fx_call(&n, 0, F_STAT_RESIDENCY, 0x1, PS_CLUSTER_POWERDOWN, 0).x0,
+                     UINT64_MAX / 1000);
+    assert_int_equal(n.calls, UINT64_MAX);
+    struct psci_vcpu_info info; /* slot 0 holds 1 completed standby too: the sums saturate */
+    assert_int_equal(psci_vcpu_get_info(&n, 1, &info), 0);
+    assert_int_equal(info.suspend_count, UINT64_MAX);
+    assert_int_equal(info.suspend_residency_ns, UINT64_MAX);
+    /* and keep saturating on the next suspend */
+    fx_call(&n, 1, F_CPU_SUSPEND, PS_CLUSTER_POWERDOWN, GOOD_ENTRY, 0);
+    fx_now_ns += 1000;
+    assert_int_equal(psci_cpu_woken(&n, 1), 0);
+    assert_int_equal(fx_call(&n, 0, F_STAT_COUNT, 0x1, PS_CLUSTER_POWERDOWN, 0).x0, UINT64_MAX);
+    psci_machine_release(&n);
+    free(img);
+    psci_machine_release(&m);
+}
+
+/* Fields the live core always clears (entry/context of a vCPU that does not restart at an
+ * entry point, power_state and residency of a vCPU that is not suspended) or always sets (the
+ * power_state of a SYSTEM_SUSPEND) used to load with any value: a state no sequence of calls
+ * reaches, and one that a save would carry on. */
+static void test_psci_state__fields_the_core_clears_must_be_clear(void **state)
+{
+    (void)state;
+    struct psci_machine m;
+    build_busy(&m); /* 0 ON (system action pending), 1 POWERDOWN, 2 STANDBY, 3 ON_PENDING, 4 OFF */
+    size_t len;
+    uint8_t *img = save_alloc(&m, &len);
+    const struct patch_case cases[] = {
+        {"power_state on an ON vCPU", VCPU_PAYLOAD(0) + 16, 4, PS_CORE_POWERDOWN, -EINVAL},
+        {"power_state on a pending start", VCPU_PAYLOAD(3) + 16, 4, PS_CORE_POWERDOWN, -EINVAL},
+        {"power_state on an OFF vCPU", VCPU_PAYLOAD(4) + 16, 4, PS_CORE_POWERDOWN, -EINVAL},
+        {"entry on an OFF vCPU", VCPU_PAYLOAD(4) + 24, 8, GOOD_ENTRY, -EINVAL},
+        {"context on an OFF vCPU", VCPU_PAYLOAD(4) + 32, 8, 1, -EINVAL},
+        {"entry on an ON vCPU", VCPU_PAYLOAD(0) + 24, 8, GOOD_ENTRY, -EINVAL},
+        {"context on an ON vCPU", VCPU_PAYLOAD(0) + 32, 8, 5, -EINVAL},
+        {"entry on a standby vCPU", VCPU_PAYLOAD(2) + 24, 8, GOOD_ENTRY, -EINVAL},
+        {"context on a standby vCPU", VCPU_PAYLOAD(2) + 32, 8, 5, -EINVAL},
+        {"residency on an ON vCPU", VCPU_PAYLOAD(0) + 40, 8, 1000, -EINVAL},
+        {"residency on a pending start", VCPU_PAYLOAD(3) + 40, 8, 1, -EINVAL},
+        /* still free: context of a vCPU that restarts, residency of a suspended one */
+        {"context of a pending start", VCPU_PAYLOAD(3) + 32, 8, 0xabcdef, 0},
+        {"residency of a standby", VCPU_PAYLOAD(2) + 40, 8, 123456, 0},
+    };
+    uint8_t *t = malloc(len);
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        memcpy(t, img, len);
+        for (unsigned int b = 0; b < cases[c].bytes; b++)
+            t[cases[c].offset + b] = (uint8_t)(cases[c].value >> (8 * b));
+        recrc(t, len);
+        struct psci_machine n;
+        char err[256] = "";
+        int rc = psci_machine_load(&n, t, len, err, sizeof(err));
+        if (rc != cases[c].rc)
+            fail_msg("%s: rc %d (%s), expected %d", cases[c].what, rc, err, cases[c].rc);
+        if (rc == 0) {
+            fx_check(&n);
+            psci_machine_release(&n);
+        }
+    }
+    free(t);
+    free(img);
+    psci_machine_release(&m);
+
+    /* a SYSTEM_SUSPEND is accounted under the system power-down state and nothing else */
+    fx_init(&m, PSCI_VERSION_1_3, PSCI_OPT_ALL);
+    assert_int_equal(fx_call(&m, 0, F64_SYSTEM_SUSPEND, GOOD_ENTRY, CTX, 0).action.kind,
+                     PSCI_ACT_SYSTEM_SUSPEND);
+    img = save_alloc(&m, &len);
+    struct psci_machine n;
+    assert_int_equal(psci_machine_load(&n, img, len, NULL, 0), 0);
+    psci_machine_release(&n);
+    put32(img + VCPU_PAYLOAD(0) + 16, PS_CLUSTER_POWERDOWN);
+    recrc(img, len);
+    char err[256] = "";
+    assert_int_equal(psci_machine_load(&n, img, len, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "system power-down"));
+    free(img);
+    psci_machine_release(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +585,9 @@ int main(void)
         cmocka_unit_test(test_psci_state__flip_every_byte),
         cmocka_unit_test(test_psci_state__mutate_with_valid_crc),
         cmocka_unit_test(test_psci_state__targeted_rejections),
+        cmocka_unit_test(test_psci_state__entry_points_as_the_live_core_accepts),
+        cmocka_unit_test(test_psci_state__counters_at_maximum_saturate),
+        cmocka_unit_test(test_psci_state__fields_the_core_clears_must_be_clear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,6 +115,76 @@ static void test_run_options__errors(void **state)
     assert_non_null(strstr(err, "needs an argument"));
 }
 
+/* Numbers are digits only: strtoull() alone accepts leading white space and a sign, so
+ * "--cpus ' 4'" and "--mem '\t64'" used to be taken as 4 and 64. Every numeric option. */
+static void test_run_options__numbers_are_digits_only(void **state)
+{
+    (void)state;
+    static const char *const opts[] = {"--cpus", "--mem", "--timeout", "--deny-cpu-on"};
+    static const char *const bad[] = {
+        " 4", "\t64", "\n4", " -1", "-0", "+4", "4 ", "", " ", "0x10", "4.0", "1e2",
+        "18446744073709551616", "18446744073709551615", "99999999999999999999999",
+    };
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+        for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+            struct run_options o;
+            char err[256] = "";
+            int r = parse(&o, err, "--payload", "p", "--cpus", "4", opts[i], bad[j], NULL);
+            if (r != -EINVAL || !strstr(err, opts[i]))
+                fail_msg("%s '%s': %d '%s'", opts[i], bad[j], r, err);
+        }
+    /* The plain forms still work, leading zeros included. */
+    struct run_options o;
+    char err[256];
+    assert_int_equal(parse(&o, err, "--payload", "p", "--cpus", "04", "--mem", "064",
+                           "--timeout", "010", "--deny-cpu-on", "01,3", NULL), 0);
+    assert_int_equal(o.cpus, 4);
+    assert_int_equal(o.mem_mib, 64);
+    assert_int_equal(o.timeout_s, 10);
+    assert_int_equal(o.deny_cpu_on[0], 1);
+}
+
+/* An unknown short option is named by itself, also inside a cluster ("-xy" used to blame
+ * "unknown option 'run'", the argument before the cluster); long options name themselves
+ * without their "=value". */
+static void test_run_options__bad_option_names_itself(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *arg;
+        const char *msg;
+    } cases[] = {
+        {"-xy", "unknown option '-x'"},
+        {"-x", "unknown option '-x'"},
+        {"-hx", NULL}, /* -h first: help */
+        {"--bogus", "unknown option '--bogus'"},
+        {"--bogus=1", "unknown option '--bogus'"},
+        {"--c", "option '--c' is ambiguous"},
+        {"--on=exit", "option '--on' is ambiguous"},
+        {"--help=1", "option '--help' takes no argument"},
+        {"--timeout", "option '--timeout' needs an argument"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct run_options o;
+        char err[256] = "";
+        int r = parse(&o, err, "--payload", "p", cases[i].arg, NULL);
+        if (!cases[i].msg) {
+            assert_int_equal(r, 0);
+            assert_true(o.help);
+            continue;
+        }
+        if (r != -EINVAL || !strstr(err, cases[i].msg))
+            fail_msg("'%s': %d '%s', expected '%s'", cases[i].arg, r, err, cases[i].msg);
+        assert_null(strstr(err, "'run'"));
+        assert_null(strstr(err, "'p'"));
+    }
+    /* The cluster right after "run": nothing before it to blame. */
+    struct run_options o;
+    char err[256] = "";
+    assert_int_equal(parse(&o, err, "-xy", "--payload", "p", NULL), -EINVAL);
+    assert_string_equal(err, "unknown option '-x'");
+}
+
 static void test_run_options__deny_cpu_on(void **state)
 {
     (void)state;
@@ -216,6 +286,8 @@ int main(void)
         cmocka_unit_test(test_run_options__defaults),
         cmocka_unit_test(test_run_options__all_options),
         cmocka_unit_test(test_run_options__errors),
+        cmocka_unit_test(test_run_options__numbers_are_digits_only),
+        cmocka_unit_test(test_run_options__bad_option_names_itself),
         cmocka_unit_test(test_run_options__deny_cpu_on),
         cmocka_unit_test(test_run_options__policy_table),
     };

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -218,6 +219,64 @@ static void test_virtio_blk__bad_requests_get_ioerr_or_unsupp(void **state)
     assert_int_equal(first[0], 'a');
 }
 
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_size;
+}
+
+/* The capacity is fixed at open. Another process truncating the image used to go unnoticed:
+ * a guest write below the old size but past the new end regrew the file (pwrite extends), a
+ * read there came back short. Now such requests complete with IOERR and the file keeps the
+ * size the other process gave it. */
+static void test_virtio_blk__file_truncated_by_another_process(void **state)
+{
+    struct fx *f = *state;
+    memset(td_ptr(&f->mem, BUF), 'W', 1024);
+    uint32_t used;
+    assert_int_equal(truncate(f->path, 8 * 512), 0);
+    static const struct {
+        const char *what;
+        uint32_t type;
+        uint64_t sector;
+        uint32_t len;
+        uint8_t status;
+    } cases[] = {
+        {"write past the new end", VIRTIO_BLK_T_OUT, 10, 512, VIRTIO_BLK_S_IOERR},
+        {"write at the new end", VIRTIO_BLK_T_OUT, 8, 512, VIRTIO_BLK_S_IOERR},
+        {"write across the new end", VIRTIO_BLK_T_OUT, 7, 1024, VIRTIO_BLK_S_IOERR},
+        {"read past the new end", VIRTIO_BLK_T_IN, 8, 512, VIRTIO_BLK_S_IOERR},
+        {"read across the new end", VIRTIO_BLK_T_IN, 7, 1024, VIRTIO_BLK_S_IOERR},
+        {"write of the last sector left", VIRTIO_BLK_T_OUT, 7, 512, VIRTIO_BLK_S_OK},
+        {"read of the last sector left", VIRTIO_BLK_T_IN, 7, 512, VIRTIO_BLK_S_OK},
+        {"read of nothing at the new end", VIRTIO_BLK_T_IN, 8, 0, VIRTIO_BLK_S_OK},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool in = cases[i].type == VIRTIO_BLK_T_IN;
+        int st = submit(f, cases[i].type, cases[i].sector, cases[i].len, in, &used);
+        if (st != cases[i].status)
+            fail_msg("%s: status %d", cases[i].what, st);
+        if (file_size(f->path) != 8 * 512)
+            fail_msg("%s: the file is now %lld bytes", cases[i].what,
+                     (long long)file_size(f->path));
+    }
+    uint8_t back[512];
+    read_file(f->path, 7 * 512, back, sizeof(back));
+    assert_memory_equal(back, td_ptr(&f->mem, BUF), sizeof(back)); /* the write that fit */
+    /* a partial last sector does not count: writing it whole would grow the file */
+    assert_int_equal(truncate(f->path, 8 * 512 + 100), 0);
+    assert_int_equal(submit(f, VIRTIO_BLK_T_OUT, 8, 512, false, &used), VIRTIO_BLK_S_IOERR);
+    assert_int_equal(file_size(f->path), 8 * 512 + 100);
+    /* grown back by its owner: the whole capacity works again */
+    assert_int_equal(truncate(f->path, SECTORS * 512), 0);
+    assert_int_equal(submit(f, VIRTIO_BLK_T_OUT, SECTORS - 1, 512, false, &used), VIRTIO_BLK_S_OK);
+    assert_int_equal(file_size(f->path), SECTORS * 512);
+    /* never past the capacity of open, even if the file grew beyond it */
+    assert_int_equal(truncate(f->path, (SECTORS + 4) * 512), 0);
+    assert_int_equal(submit(f, VIRTIO_BLK_T_OUT, SECTORS, 512, false, &used), VIRTIO_BLK_S_IOERR);
+}
+
 static void test_virtio_blk__get_id(void **state)
 {
     struct fx *f = *state;
@@ -413,6 +472,7 @@ int main(void)
         T(write_reaches_file),
         T(header_split_across_descriptors),
         T(bad_requests_get_ioerr_or_unsupp),
+        T(file_truncated_by_another_process),
         T(get_id),
         cmocka_unit_test_setup_teardown(test_virtio_blk__read_only_disk, setup_ro, teardown),
         T(chain_without_status_breaks_queue),
