@@ -1,6 +1,7 @@
 /* boot.c — what guest RAM holds at power-on: the payload at the start of RAM (or the Linux
  * Image and initrd where the boot layout planner put them) and the device tree at the top. The
- * sources are read once at build time and copied again on every reset. */
+ * sources are opened and checked once at build time and read again from their descriptors on
+ * every reset (src/vmm/file_image.c: a file changed meanwhile is refused, never a SIGBUS). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -65,54 +66,17 @@ static int load_payload(struct machine *m, char *err, size_t errlen)
     return rc;
 }
 
-/* Map a whole regular file (the initrd) read-only, at most `max` bytes; *out is NULL for an
- * empty file. Release with munmap(*out, *len). */
-static int map_file(const char *what, const char *path, uint64_t max, uint8_t **out, size_t *len,
-                    char *err, size_t errlen)
-{
-    *out = NULL;
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        snprintf(err, errlen, "cannot open %s %s: %s", what, path, strerror(e));
-        return -e;
-    }
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s %s is not a regular file", what, path);
-        rc = -EINVAL;
-    } else if ((uint64_t)st.st_size > max) {
-        snprintf(err, errlen, "%s %s is %lld MiB, more than fits in guest RAM", what, path,
-                 (long long)(st.st_size >> 20));
-        rc = -EFBIG;
-    }
-    if (!rc && st.st_size > 0) {
-        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED) {
-            rc = -errno;
-            snprintf(err, errlen, "mapping %s %s: %s", what, path, strerror(-rc));
-        } else {
-            *out = p;
-            *len = (size_t)st.st_size;
-        }
-    }
-    close(fd);
-    return rc;
-}
-
 /* --kernel: the Image (decompressed if needed), the initrd, and where they go. */
 static int load_kernel(struct machine *m, char *err, size_t errlen)
 {
-    int rc = kernel_image_load(&m->kernel, m->opts.kernel, err, errlen);
+    int rc = kernel_image_open(&m->kernel, m->opts.kernel, err, errlen);
     if (rc)
         return rc;
     if (m->opts.initrd) {
-        rc = map_file("initrd", m->opts.initrd, m->mem.size, &m->initrd, &m->initrd_size, err,
-                      errlen);
+        rc = file_image_init(&m->initrd, "initrd", m->opts.initrd, m->mem.size, err, errlen);
         if (rc)
             return rc;
+        m->initrd_size = (size_t)m->initrd.size;
     }
     rc = boot_layout_plan(&m->layout, m->mem.base, m->mem.size, &m->kernel, m->initrd_size, err,
                           errlen);
@@ -130,30 +94,20 @@ int boot_load_sources(struct machine *m, char *err, size_t errlen)
     return m->opts.kernel ? load_kernel(m, err, errlen) : load_payload(m, err, errlen);
 }
 
-/* Copy a file image into guest RAM; when the source is a file mapping, drop each copied chunk
- * of it (it refaults from the page cache on the next reset), so the peak RSS does not hold
- * the kernel and initrd twice. */
-static void copy_image(uint8_t *dst, const uint8_t *src, size_t len, bool src_mapped)
-{
-    const size_t chunk = 2u << 20;
-    for (size_t off = 0; off < len; off += chunk) {
-        size_t n = len - off < chunk ? len - off : chunk;
-        memcpy(dst + off, src + off, n);
-        if (src_mapped)
-            madvise((void *)(src + off), n, MADV_DONTNEED);
-    }
-}
-
 int boot_load_images(struct machine *m, char *err, size_t errlen)
 {
     if (madvise(m->mem.host, m->mem.size, MADV_DONTNEED) < 0)
         memset(m->mem.host, 0, m->mem.size);
     if (m->opts.kernel) {
-        copy_image(m->mem.host + (m->layout.kernel_addr - m->mem.base), m->kernel.data,
-                   m->kernel.size, m->kernel.mapped != 0);
-        if (m->initrd_size)
-            copy_image(m->mem.host + (m->layout.initrd_addr - m->mem.base), m->initrd,
-                       m->initrd_size, true);
+        /* Read again from the files' descriptors on every (re)start; a file changed since
+         * pscivm started is refused (-ESTALE), never half-loaded into a running guest. */
+        int rc = kernel_image_copy(&m->kernel, m->mem.host + (m->layout.kernel_addr - m->mem.base),
+                                   err, errlen);
+        if (!rc && m->initrd_size)
+            rc = file_image_copy(&m->initrd, m->mem.host + (m->layout.initrd_addr - m->mem.base),
+                                 m->initrd_size, err, errlen);
+        if (rc)
+            return rc;
     } else {
         memcpy(m->mem.host, m->payload, m->payload_size);
     }
@@ -183,9 +137,7 @@ int boot_load_images(struct machine *m, char *err, size_t errlen)
 void boot_release(struct machine *m)
 {
     kernel_image_release(&m->kernel);
-    if (m->initrd)
-        munmap(m->initrd, m->initrd_size);
-    m->initrd = NULL;
+    file_image_release(&m->initrd);
     free(m->payload);
     m->payload = NULL;
 }

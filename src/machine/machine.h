@@ -53,6 +53,7 @@
 #include "util/loop.h"
 #include "vmm/console.h"
 #include "vmm/events.h"
+#include "vmm/file_image.h"
 #include "vmm/kernel_image.h"
 #include "vmm/run_options.h"
 
@@ -124,7 +125,7 @@ struct machine {
     uint64_t dtb_gpa;
     uint64_t entry_gpa;         /* where vCPU 0 starts: RAM base, or the kernel's address */
     struct kernel_image kernel;
-    uint8_t *initrd;
+    struct file_image initrd;
     size_t initrd_size;
     struct boot_layout layout;
 
