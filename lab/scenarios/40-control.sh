@@ -164,7 +164,9 @@ hotplug_checks() {
         gcmd 'echo 0 > /sys/devices/system/cpu/cpu2/online'; [ "$grc" -eq 0 ] || continue
         ctl cpu-unplug 2 > /dev/null 2>&1 || continue
         good=$((good + 1))
+        [ $((i % 10)) -eq 0 ] && echo "# $t: $good of $i hot-plug cycles done after $(now) s"
     done
+    [ $good -eq 50 ] || tail -n 20 con.log | tr -d '\r' | sed 's/^/# console: /'
     check "$t: 50 plug/online/offline/unplug cycles" $([ $good -eq 50 ]; echo $?) "$good succeeded"
     gcmd 'echo 1 > /sys/devices/system/cpu/cpu2/online'
     check "$t: onlining cpu2 fails again after the last unplug" $([ "$grc" -ne 0 ] && [ "$grc" -ne 255 ]; echo $?) "status $grc"
