@@ -174,12 +174,17 @@ int kmode_handle_system_suspend(struct machine *m, struct vcpu_ctl *v)
     struct json_object *f = fields_new();
     field_hex(f, "entry", call.x[1]);
     field_hex(f, "context", call.x[2]);
-    field_str(f, "outcome", !accepted ? "rejected" : d == SUSPEND_DENY ? "denied" : "suspended");
+    field_str(f, "outcome", !accepted ? "rejected" : d == SUSPEND_DENY ? "denied"
+                            : d == SUSPEND_EXIT ? "exit" : "suspended");
     if (!accepted || d == SUSPEND_DENY)
         field_int(f, "result", (int64_t)x0);
     machine_emit(m, "system_suspend", (int)v->index, f);
     if (!accepted || d == SUSPEND_DENY)
         return power_set_result(m, v, x0, call.x);
+    if (d == SUSPEND_EXIT) {
+        power_suspend_exit(m, v);
+        return 0;
+    }
     return power_down_and_resume(m, v, res.action.entry, res.action.context, &m->scratch, 0,
                                  true);
 }

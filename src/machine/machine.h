@@ -239,6 +239,8 @@ int power_setup_cores(struct machine *m, char *err, size_t errlen);
 int power_down_and_resume(struct machine *m, struct vcpu_ctl *v, uint64_t entry,
                           uint64_t context, struct psci_machine *core, unsigned int core_vcpu,
                           bool system);
+/* --on-suspend exit: SUSPEND, SHUTDOWN (guest-suspend), stop with PSCIVM_EXIT_SUSPEND. */
+void power_suspend_exit(struct machine *m, struct vcpu_ctl *v);
 int power_set_result(struct machine *m, struct vcpu_ctl *v, uint64_t x0, const uint64_t args[4]);
 int power_get_args(struct machine *m, struct vcpu_ctl *v, uint64_t x[4]);
 

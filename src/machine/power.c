@@ -225,6 +225,21 @@ int power_down_and_resume(struct machine *m, struct vcpu_ctl *v, uint64_t entry,
     return 0;
 }
 
+/* --on-suspend exit: the guest is suspended (its state left as it asked); end pscivm with
+ * PSCIVM_EXIT_SUSPEND so that an orchestrator can handle the suspend itself. */
+void power_suspend_exit(struct machine *m, struct vcpu_ctl *v)
+{
+    machine_emit_qmp(m, "SUSPEND", NULL);
+    struct json_object *q = fields_new();
+    field_bool(q, "guest", true);
+    field_str(q, "reason", "guest-suspend"); /* pscivm's: QEMU has no such end */
+    machine_emit_qmp(m, "SHUTDOWN", q);
+    pthread_mutex_lock(&m->lock);
+    v->state = VCPU_PARKED;
+    machine_request_stop_locked(m, false, PSCIVM_EXIT_SUSPEND, "system_suspend");
+    pthread_mutex_unlock(&m->lock);
+}
+
 static void emit_refused_cpu_on(struct machine *m, struct vcpu_ctl *v, const struct psci_call *c,
                                 uint64_t x0)
 {
@@ -249,7 +264,7 @@ static int user_system_suspend(struct machine *m, struct vcpu_ctl *v, const stru
     struct json_object *f = fields_new();
     field_hex(f, "entry", a->entry);
     field_hex(f, "context", a->context);
-    field_str(f, "outcome", d == SUSPEND_DENY ? "denied" : "suspended");
+    field_str(f, "outcome", d == SUSPEND_DENY ? "denied" : d == SUSPEND_EXIT ? "exit" : "suspended");
     if (d == SUSPEND_DENY) {
         uint64_t x0 = 0;
         pthread_mutex_lock(&m->lock);
@@ -260,6 +275,10 @@ static int user_system_suspend(struct machine *m, struct vcpu_ctl *v, const stru
         return set_result(m, v, x0, c->x);
     }
     machine_emit(m, "system_suspend", (int)v->index, f);
+    if (d == SUSPEND_EXIT) {
+        power_suspend_exit(m, v);
+        return 0;
+    }
     return power_down_and_resume(m, v, a->entry, a->context, &m->psci, v->index, true);
 }
 

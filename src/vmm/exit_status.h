@@ -13,6 +13,7 @@ enum pscivm_exit_status {
     PSCIVM_EXIT_GUEST_DEAD = 6, /* every vCPU is off and nothing can wake the guest, or the
                                    guest crashed in a way pscivm cannot resume */
     PSCIVM_EXIT_SIGNAL = 7,     /* stopped by SIGINT/SIGTERM or the console escape */
+    PSCIVM_EXIT_SUSPEND = 8,    /* guest SYSTEM_SUSPEND with --on-suspend exit */
 };
 
 #endif

@@ -23,5 +23,5 @@ enum suspend_decision policy_system_suspend(const struct run_options *opts, bool
 {
     if (!others_off || opts->on_suspend == ON_SUSPEND_DENY)
         return SUSPEND_DENY;
-    return SUSPEND_WAIT;
+    return opts->on_suspend == ON_SUSPEND_EXIT ? SUSPEND_EXIT : SUSPEND_WAIT;
 }

@@ -5,9 +5,10 @@
  *   SYSTEM_OFF2 (hibernate)    -> exit PSCIVM_EXIT_HIBERNATE (4)
  *   SYSTEM_RESET / RESET2      -> restart in-process (--on-reset restart, default)
  *                                 or exit PSCIVM_EXIT_RESET (3) (--on-reset exit)
- *   SYSTEM_SUSPEND             -> wait for an interrupt and resume at entry (--on-suspend wait,
- *                                 default) or deny (--on-suspend deny); always denied while
- *                                 another vCPU is not off (PSCI's precondition)
+ *   SYSTEM_SUSPEND             -> wait for a wake source and resume at entry (--on-suspend
+ *                                 wait, default), deny (--on-suspend deny), or end pscivm with
+ *                                 PSCIVM_EXIT_SUSPEND (8) (--on-suspend exit); always denied
+ *                                 while another vCPU is not off (PSCI's precondition)
  */
 #ifndef PSCIVM_POLICY_H
 #define PSCIVM_POLICY_H
@@ -35,6 +36,7 @@ struct policy_decision policy_system_request(const struct run_options *opts,
 enum suspend_decision {
     SUSPEND_DENY,
     SUSPEND_WAIT,
+    SUSPEND_EXIT,
 };
 
 /* others_off: every vCPU but the caller is off. */

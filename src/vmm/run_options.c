@@ -43,8 +43,10 @@ const char run_options_usage[] =
     "                          kernel: KVM's in-kernel PSCI pinned to VERSION\n"
     "  --events PATH|-         write one JSON object per line for every power transition\n"
     "  --on-reset restart|exit SYSTEM_RESET/RESET2: restart in-process (default) or exit 3\n"
-    "  --on-suspend wait|deny  SYSTEM_SUSPEND: sleep until an interrupt and resume at the entry\n"
-    "                          point (default), or answer DENIED\n"
+    "  --on-suspend wait|deny|exit\n"
+    "                          SYSTEM_SUSPEND: sleep until a wake source (an enabled interrupt:\n"
+    "                          RTC alarm, console input, power key; QMP system_wakeup) and resume\n"
+    "                          at the entry point (default); answer DENIED; or end pscivm (exit 8)\n"
     "  --deny-cpu-on LIST      refuse PSCI CPU_ON of these vCPUs (comma-separated indexes, not 0,\n"
     "                          e.g. 1,3): the guest sees DENIED (PSCI >= 1.2) or INTERNAL_FAILURE\n"
     "                          (< 1.2) and the vCPU stays off; needs user mode\n"
@@ -66,7 +68,8 @@ const char run_options_usage[] =
     "exit status:\n"
     "  0 SYSTEM_OFF   1 pscivm error   2 bad command line   3 SYSTEM_RESET/RESET2 with\n"
     "  --on-reset exit   4 SYSTEM_OFF2 (hibernate)   5 --timeout expired   6 guest dead (every vCPU\n"
-    "  off, or a guest fault pscivm cannot resume)   7 stopped by SIGINT/SIGTERM\n"
+    "  off, or a guest fault pscivm cannot resume)   7 stopped by SIGINT/SIGTERM (or QMP quit)\n"
+    "  8 SYSTEM_SUSPEND with --on-suspend exit\n"
     "\n"
     "Unmapped MMIO reads as zero and writes are ignored (logged once per address).\n";
 
@@ -265,8 +268,11 @@ int run_options_parse(struct run_options *opts, int argc, char **argv, char *err
                 opts->on_suspend = ON_SUSPEND_WAIT;
             else if (!strcmp(optarg, "deny"))
                 opts->on_suspend = ON_SUSPEND_DENY;
+            else if (!strcmp(optarg, "exit"))
+                opts->on_suspend = ON_SUSPEND_EXIT;
             else
-                return fail(err, err_size, "--on-suspend: '%s' is not wait or deny", optarg);
+                return fail(err, err_size, "--on-suspend: '%s' is not wait, deny or exit",
+                            optarg);
             break;
         case OPT_TIMEOUT:
             if (parse_uint(optarg, 1, 7 * 24 * 3600, &v))

@@ -25,6 +25,7 @@ enum on_reset {
 enum on_suspend {
     ON_SUSPEND_WAIT = 0, /* SYSTEM_SUSPEND: block until an interrupt, resume at entry/context */
     ON_SUSPEND_DENY,     /* refuse every SYSTEM_SUSPEND with DENIED */
+    ON_SUSPEND_EXIT,     /* accept it and end pscivm with PSCIVM_EXIT_SUSPEND */
 };
 
 enum console_mode {
@@ -47,7 +48,7 @@ struct run_options {
     enum psci_mode mode;       /* --psci-mode */
     const char *events;        /* --events PATH|- (NULL: none) */
     enum on_reset on_reset;    /* --on-reset restart|exit */
-    enum on_suspend on_suspend;/* --on-suspend wait|deny */
+    enum on_suspend on_suspend;/* --on-suspend wait|deny|exit */
     unsigned int timeout_s;    /* --timeout SECONDS (0: none) */
     const char *cmdline;       /* --cmdline STR -> /chosen/bootargs */
     const char *kernel;        /* --kernel Image: arm64 Linux Image (or gzip / EFI zboot) */

@@ -278,6 +278,17 @@ static void test_run_options__policy_table(void **state)
     assert_int_equal(policy_system_suspend(&wait, false), SUSPEND_DENY);
     assert_int_equal(policy_system_suspend(&deny, true), SUSPEND_DENY);
     assert_int_equal(policy_system_suspend(&deny, false), SUSPEND_DENY);
+    /* exit: accepted, then pscivm ends; still denied while another vCPU is on. */
+    struct run_options ex = {.on_suspend = ON_SUSPEND_EXIT};
+    assert_int_equal(policy_system_suspend(&ex, true), SUSPEND_EXIT);
+    assert_int_equal(policy_system_suspend(&ex, false), SUSPEND_DENY);
+    assert_int_not_equal(PSCIVM_EXIT_SUSPEND, PSCIVM_EXIT_SIGNAL);
+    struct run_options o;
+    char err[256];
+    assert_int_equal(parse(&o, err, "--payload", "p", "--on-suspend", "exit", NULL), 0);
+    assert_int_equal(o.on_suspend, ON_SUSPEND_EXIT);
+    assert_int_equal(parse(&o, err, "--payload", "p", "--on-suspend", "Exit", NULL), -EINVAL);
+    assert_non_null(strstr(err, "wait, deny or exit"));
 }
 
 int main(void)
