@@ -14,88 +14,10 @@
 # hosts: 6.1 6.12 7.2
 # timeout: 900
 
-check() { # check DESCRIPTION CONDITION-STATUS [DETAIL]
-    if [ "$2" -eq 0 ]; then echo "ok - $1"; else echo "not ok - $1${3:+: $3}"; fi
-}
-
-# The guest: a command server on the console. Each input line "N CMD" runs CMD and answers
-# "CTL-OUT N <line>" per output line and "CTL-DONE N <status>". Its first boot says
-# CTL-READY 1, the second (after a reset) CTL-READY 2 (state in the first sector of vdb).
-cat > guest.sh <<'GUEST'
-#!/bin/sh
-stty -echo 2>/dev/null
-state=$(dd if=/dev/vdb bs=512 count=1 2>/dev/null | tr -d '\000' | head -c 8)
-boot=1
-[ "$state" = BOOT1 ] && boot=2
-echo BOOT1 | dd of=/dev/vdb bs=512 count=1 conv=sync,notrunc 2>/dev/null
-sync
-echo "CTL-READY $boot"
-while read -r n cmd; do
-    [ -n "$n" ] || continue
-    eval "$cmd" > /tmp/ctl.out 2>&1
-    rc=$?
-    sed "s/^/CTL-OUT $n /" /tmp/ctl.out
-    echo "CTL-DONE $n $rc"
-done
-GUEST
-dd if=/dev/zero of=script.img bs=1024 count=64 2>/dev/null
-dd if=guest.sh of=script.img conv=notrunc 2>/dev/null
-
-seq_no=0
-# wait_line PATTERN [SECONDS] — wait until con.log has a line matching PATTERN (grep -E).
-wait_line() {
-    wl_i=0 wl_lim=$((${2:-60} * 10))
-    while [ $wl_i -lt $wl_lim ]; do
-        grep -aEq "$1" con.log 2>/dev/null && return 0
-        kill -0 "$vm" 2>/dev/null || { grep -aEq "$1" con.log 2>/dev/null; return; }
-        sleep 0.1; wl_i=$((wl_i + 1))
-    done
-    return 1
-}
-# gcmd CMD — run CMD in the guest; $grc = its status (255: no answer), $gout = its output.
-gcmd() {
-    seq_no=$((seq_no + 1))
-    echo "$seq_no $1" >&3
-    if wait_line "^CTL-DONE $seq_no " 120; then
-        grc=$(grep -a "^CTL-DONE $seq_no " con.log | tr -d '\r' | head -n1 | cut -d' ' -f3)
-        gout=$(grep -a "^CTL-OUT $seq_no " con.log | tr -d '\r' | cut -d' ' -f3-)
-    else
-        grc=255 gout=
-    fi
-}
-ctl() { pscivm ctl "$PWD/qmp.sock" "$@"; }
+. "$SCENARIO_DIR/lib/guest-ctl.sh"
+make_script_disk
 # guest_uptime VAR — the guest's uptime (not in a subshell: gcmd keeps its sequence number).
 guest_uptime() { gcmd 'cut -d" " -f1 /proc/uptime'; eval "$1=\$gout"; }
-now() { cut -d' ' -f1 /proc/uptime; }
-
-# start_vm NAME LABEL MODE PSCI EXTRA-OPTIONS...
-start_vm() {
-    name=$1 label=$2 mode=$3 psci=$4; shift 4
-    t="$name (host $LAB_HOST, guest $label, $mode mode)"
-    rm -f data.img ev con.log err.log qmp.sock in.fifo ev?.log
-    dd if=/dev/zero of=data.img bs=1M count=1 2>/dev/null
-    mkfifo in.fifo
-    pscivm run --kernel "$LAB_DIR/guest/Image-$label" --initrd "$LAB_DIR/guest/initrd-$label.img" \
-        --mem 256 --psci-mode "$mode" --psci "$psci" --cmdline "console=ttyS0 quiet" \
-        --disk script.img,ro --disk data.img --events ev --qmp "$PWD/qmp.sock" --timeout 800 \
-        "$@" < in.fifo > con.log 2> err.log &
-    vm=$!
-    exec 3> in.fifo
-    seq_no=0
-    wait_line '^CTL-READY 1' 300
-}
-
-# finish_vm — wait for pscivm to end; $rc = its exit status.
-finish_vm() {
-    fv_i=0
-    while kill -0 "$vm" 2>/dev/null && [ $fv_i -lt 600 ]; do sleep 0.1; fv_i=$((fv_i + 1)); done
-    kill -0 "$vm" 2>/dev/null && kill -TERM "$vm"
-    wait "$vm"; rc=$?
-    exec 3>&-
-    sed 's/^/# stderr: /' err.log | head -n 20
-}
-
-status_is() { ctl query-status 2>&1 | grep -q "\"status\": *\"$1\""; }
 
 pause_checks() {
     ok=$(status_is running; echo $?)

@@ -178,13 +178,13 @@ int kmode_handle_system_suspend(struct machine *m, struct vcpu_ctl *v)
                             : d == SUSPEND_EXIT ? "exit" : "suspended");
     if (!accepted || d == SUSPEND_DENY)
         field_int(f, "result", (int64_t)x0);
-    machine_emit(m, "system_suspend", (int)v->index, f);
+    if (!accepted || d == SUSPEND_DENY || d == SUSPEND_EXIT)
+        machine_emit(m, "system_suspend", (int)v->index, f);
     if (!accepted || d == SUSPEND_DENY)
         return power_set_result(m, v, x0, call.x);
     if (d == SUSPEND_EXIT) {
         power_suspend_exit(m, v);
         return 0;
     }
-    return power_down_and_resume(m, v, res.action.entry, res.action.context, &m->scratch, 0,
-                                 true);
+    return power_down_and_resume(m, v, res.action.entry, res.action.context, &m->scratch, 0, f);
 }

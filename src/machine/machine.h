@@ -231,14 +231,16 @@ int exits_dispatch(struct machine *m, struct vcpu_ctl *v);
 /* ---- power.c: PSCI bridge, system power policy, suspend and wake-up ------------------------- */
 int power_handle_psci_user(struct machine *m, struct vcpu_ctl *v);
 int power_handle_system_event(struct machine *m, struct vcpu_ctl *v);
-/* Wait in HV_MP_SUSPENDED until a WAKEUP exit (or a QMP system_wakeup for SYSTEM_SUSPEND). */
-int power_wait_for_wakeup(struct machine *m, struct vcpu_ctl *v, bool system);
+/* Wait in HV_MP_SUSPENDED until a WAKEUP exit (or a QMP system_wakeup for SYSTEM_SUSPEND).
+ * suspend_ev: NULL for CPU_SUSPEND; for SYSTEM_SUSPEND the system_suspend event's fields
+ * (consumed), emitted once the guest counts as suspended. */
+int power_wait_for_wakeup(struct machine *m, struct vcpu_ctl *v, struct json_object *suspend_ev);
 /* Carry out a start request on the vCPU's own thread (m->lock held, dropped inside). */
 void power_vcpu_do_start(struct machine *m, struct vcpu_ctl *v);
 int power_setup_cores(struct machine *m, char *err, size_t errlen);
 int power_down_and_resume(struct machine *m, struct vcpu_ctl *v, uint64_t entry,
                           uint64_t context, struct psci_machine *core, unsigned int core_vcpu,
-                          bool system);
+                          struct json_object *suspend_ev);
 /* --on-suspend exit: SUSPEND, SHUTDOWN (guest-suspend), stop with PSCIVM_EXIT_SUSPEND. */
 void power_suspend_exit(struct machine *m, struct vcpu_ctl *v);
 int power_set_result(struct machine *m, struct vcpu_ctl *v, uint64_t x0, const uint64_t args[4]);

@@ -47,8 +47,9 @@ static const char *wake_source_locked(const struct machine *m)
     return board_irq_source_name(m, m->wake_spi);
 }
 
-int power_wait_for_wakeup(struct machine *m, struct vcpu_ctl *v, bool system)
+int power_wait_for_wakeup(struct machine *m, struct vcpu_ctl *v, struct json_object *suspend_ev)
 {
+    bool system = suspend_ev != NULL;
     pthread_mutex_lock(&m->lock);
     v->state = VCPU_SUSPENDED;
     m->wake_spi = BOARD_NO_SPI;
@@ -58,8 +59,12 @@ int power_wait_for_wakeup(struct machine *m, struct vcpu_ctl *v, bool system)
         m->wakeup_requested = false;
     }
     pthread_mutex_unlock(&m->lock);
-    if (system)
+    /* Announced only now that system_wakeup is accepted: a client that acts on the event
+     * cannot find the guest "not suspended". */
+    if (system) {
+        machine_emit(m, "system_suspend", (int)v->index, suspend_ev);
         machine_emit_qmp(m, "SUSPEND", NULL);
+    }
     int err = m->hv.ops->set_mp_state(m->hv.opaque, v->index, HV_MP_SUSPENDED);
     bool woken = false;
     while (!err && !woken) {
@@ -200,13 +205,14 @@ static bool all_vcpus_off_locked(struct machine *m)
     return true;
 }
 
-/* Resume after a power-down (CPU_SUSPEND power-down, SYSTEM_SUSPEND): wait for the wake-up,
- * tell the core, restart at entry/context. */
+/* Resume after a power-down (CPU_SUSPEND power-down, SYSTEM_SUSPEND: suspend_ev holds the
+ * system_suspend event's fields): wait for the wake-up, tell the core, restart at
+ * entry/context. */
 int power_down_and_resume(struct machine *m, struct vcpu_ctl *v, uint64_t entry,
                           uint64_t context, struct psci_machine *core, unsigned int core_vcpu,
-                          bool system)
+                          struct json_object *suspend_ev)
 {
-    int err = power_wait_for_wakeup(m, v, system);
+    int err = power_wait_for_wakeup(m, v, suspend_ev);
     if (err)
         return err;
     pthread_mutex_lock(&m->lock);
@@ -274,12 +280,12 @@ static int user_system_suspend(struct machine *m, struct vcpu_ctl *v, const stru
         machine_emit(m, "system_suspend", (int)v->index, f);
         return set_result(m, v, x0, c->x);
     }
-    machine_emit(m, "system_suspend", (int)v->index, f);
     if (d == SUSPEND_EXIT) {
+        machine_emit(m, "system_suspend", (int)v->index, f);
         power_suspend_exit(m, v);
         return 0;
     }
-    return power_down_and_resume(m, v, a->entry, a->context, &m->psci, v->index, true);
+    return power_down_and_resume(m, v, a->entry, a->context, &m->psci, v->index, f);
 }
 
 int power_handle_psci_user(struct machine *m, struct vcpu_ctl *v)
@@ -339,10 +345,10 @@ int power_handle_psci_user(struct machine *m, struct vcpu_ctl *v)
         field_str(f, "kind", down ? "powerdown" : "standby");
         machine_emit(m, "cpu_suspend", (int)v->index, f);
         if (down)
-            return power_down_and_resume(m, v, a->entry, a->context, &m->psci, v->index, false);
+            return power_down_and_resume(m, v, a->entry, a->context, &m->psci, v->index, NULL);
         err = set_result(m, v, res.x0, call.x);
         if (!err)
-            err = power_wait_for_wakeup(m, v, false);
+            err = power_wait_for_wakeup(m, v, NULL);
         if (!err) {
             pthread_mutex_lock(&m->lock);
             psci_cpu_woken(&m->psci, v->index);

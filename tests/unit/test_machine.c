@@ -1,14 +1,17 @@
 /* test_machine.c — the machine layer above a scripted hypervisor (fake_hv): exit dispatch
  * driven by synthetic exits (MMIO to the bus, forwarded PSCI calls, system events, undecodable
  * accesses, failures), the lifecycle state machine and its invariant check, and the control
- * operations QMP calls (pause/continue with real vCPU threads, plug/unplug, wake-up, quit). */
+ * operations QMP calls (pause/continue with real vCPU threads, plug/unplug, wake-up, quit), and
+ * SYSTEM_SUSPEND with its policies and wake-up. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <json-c/json.h>
@@ -16,6 +19,7 @@
 #include "fake_hv.h"
 #include "machine/machine.h"
 #include "vmm/exit_status.h"
+#include "vmm/memmap.h"
 
 struct fixture {
     struct fake_hv f;
@@ -378,6 +382,111 @@ static void test_control__wakeup_needs_a_suspended_guest(void **state)
     fixture_free(fx);
 }
 
+/* ---- suspend and wake-up ------------------------------------------------------------------ */
+
+static char *slurp(const char *path)
+{
+    static char buf[8192];
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static bool wait_status(struct fixture *fx, enum vm_run_status want)
+{
+    for (int i = 0; i < 500; i++) {
+        if (fx->ctl.ops->status(&fx->m) == want)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+/* SYSTEM_SUSPEND in user mode: the guest counts as suspended by the time the event is out (so
+ * a client acting on it can wake it), sleeps in HV_MP_SUSPENDED, and system_wakeup resumes it
+ * at entry with x0 = context, naming qmp as the source. */
+static void test_power__system_suspend_until_qmp_wakeup(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_machine_ev.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    const char *const args[] = {"--payload", "x", "--psci-mode", "user", "--events", path};
+    struct fixture *fx = fixture_new(args, 6);
+    struct machine *m = &fx->m;
+    m->vcpus[0].state = VCPU_PARKED;
+    m->vcpus[0].start_pending = true;
+    m->vcpus[0].start_entry = 0x40000000;
+    assert_int_equal(vcpus_start_threads(m), 0);
+    assert_true(fake_hv_wait_idle(&fx->f, 0, 5000));
+    char err[256];
+    assert_int_equal(fx->ctl.ops->system_wakeup(m, err, sizeof(err)), -EINVAL);
+    fx->f.v[0].regs[1] = 0x40080000;
+    fx->f.v[0].regs[2] = 0x1234;
+    struct vm_exit susp = {.kind = VM_EXIT_HYPERCALL, .hypercall.function = 0xC400000E};
+    fake_hv_queue(&fx->f, 0, &susp);
+    assert_true(wait_status(fx, VM_STATUS_SUSPENDED));
+    assert_non_null(strstr(slurp(path), "\"outcome\":\"suspended\""));
+    assert_true(fake_hv_wait_idle(&fx->f, 0, 5000));
+    assert_int_equal(fx->f.v[0].mp, HV_MP_SUSPENDED);
+    unsigned int starts = fx->f.v[0].starts;
+    assert_int_equal(fx->ctl.ops->system_wakeup(m, err, sizeof(err)), 0);
+    assert_true(wait_status(fx, VM_STATUS_RUNNING));
+    assert_true(fake_hv_wait_idle(&fx->f, 0, 5000));
+    assert_int_equal(fx->f.v[0].starts, starts + 1);
+    assert_int_equal(fx->f.v[0].start_entry, 0x40080000);
+    assert_int_equal(fx->f.v[0].start_x0, 0x1234);
+    assert_int_equal(fx->f.v[0].mp, HV_MP_RUNNABLE);
+    const char *ev = slurp(path);
+    const char *s = strstr(ev, "\"system_suspend\""), *w = strstr(ev, "\"wakeup\"");
+    assert_non_null(s);
+    assert_non_null(w);
+    assert_true(s < w);
+    assert_non_null(strstr(w, "\"source\":\"qmp\""));
+    assert_non_null(strstr(w, "\"cpu_resume\""));
+    assert_int_equal(fx->ctl.ops->system_wakeup(m, err, sizeof(err)), -EINVAL);
+    assert_int_equal(fx->ctl.ops->quit(m, err, sizeof(err)), 0);
+    vcpus_join_threads(m);
+    check_invariants(fx);
+    fixture_free(fx);
+    unlink(path);
+}
+
+/* --on-suspend exit: the call is accepted and pscivm ends with status 8; deny answers DENIED. */
+static void test_power__on_suspend_exit_and_deny(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--psci-mode", "user", "--on-suspend", "exit");
+    assert_int_equal(hypercall(fx, 0, 0xC400000E, 0x40080000, 0, 0), 0);
+    assert_true(fx->m.stop);
+    assert_int_equal(fx->m.exit_status, PSCIVM_EXIT_SUSPEND);
+    assert_string_equal(fx->m.exit_reason, "system_suspend");
+    assert_int_equal(fx->ctl.ops->status(&fx->m), VM_STATUS_SHUTDOWN);
+    fixture_free(fx);
+    fx = FIXTURE("--payload", "x", "--psci-mode", "user", "--on-suspend", "deny");
+    assert_int_equal(hypercall(fx, 0, 0xC400000E, 0x40080000, 0, 0), 0);
+    assert_int_equal((int64_t)fx->f.v[0].regs[0], -3); /* DENIED */
+    assert_false(fx->m.stop);
+    check_invariants(fx);
+    fixture_free(fx);
+}
+
+/* The wake source is the first device interrupt raised while suspended. */
+static void test_power__wake_source_names(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--psci-mode", "user");
+    assert_string_equal(board_irq_source_name(&fx->m, BOARD_NO_SPI), "timer");
+    assert_string_equal(board_irq_source_name(&fx->m, MEMMAP_UART_SPI), "console");
+    assert_string_equal(board_irq_source_name(&fx->m, MEMMAP_RTC_SPI), "rtc");
+    assert_string_equal(board_irq_source_name(&fx->m, MEMMAP_VIRTIO_SPI_BASE), "other");
+    fixture_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +503,9 @@ int main(void)
         cmocka_unit_test(test_control__stop_and_cont_with_running_threads),
         cmocka_unit_test(test_control__cpu_plug_and_unplug),
         cmocka_unit_test(test_control__wakeup_needs_a_suspended_guest),
+        cmocka_unit_test(test_power__system_suspend_until_qmp_wakeup),
+        cmocka_unit_test(test_power__on_suspend_exit_and_deny),
+        cmocka_unit_test(test_power__wake_source_names),
     };
     return cmocka_run_group_tests_name("machine", tests, NULL, NULL);
 }

@@ -1,0 +1,188 @@
+#!/bin/sh
+# 50-suspend.sh — suspend to RAM that wakes up (issue 9) with Debian Linux guests, 2 vCPUs:
+#   the PL031 RTC binds and reads the host's time; a 2-second RTC wake alarm + `echo mem >
+#   /sys/power/state` returns (dmesg: PM: suspend entry (deep) / exit; events system_suspend
+#   then wakeup source rtc; QMP SUSPEND, query-status suspended, WAKEUP); the guest's clocks
+#   after resume (CLOCK_REALTIME within 1 s of the host's; CLOCK_BOOTTIME counts the suspended
+#   time, CLOCK_MONOTONIC does not); a console byte wakes a guest suspended without an alarm;
+#   QMP system_wakeup wakes it (and is an error when it is not suspended); 100 suspend/resume
+#   cycles in one boot (woken by QMP, the console and every 20th by the RTC) with a checksum of
+#   32 MiB of guest memory unchanged and every event there; a guest suspended with no wake
+#   source still ends at --timeout (exit 5); --on-suspend exit ends pscivm with 8.
+#   6.1 host: kernel mode (KVM_SYSTEM_EVENT_SUSPEND); 6.12: user mode; 7.2: both.
+# hosts: 6.1 6.12 7.2
+# timeout: 1200
+
+. "$SCENARIO_DIR/lib/guest-ctl.sh"
+make_script_disk
+
+SUSPENDED='"event":"system_suspend".*"outcome":"suspended"'
+WAKEUP='"event":"wakeup"'
+
+clock_checks() {
+    gcmd 'cat /sys/class/rtc/rtc0/name; cat /sys/class/rtc/rtc0/since_epoch'
+    h=$(date +%s)
+    name=$(echo "$gout" | head -n1) secs=$(echo "$gout" | sed -n 2p)
+    echo "$name" | grep -q pl031
+    check "$t: rtc-pl031 binds (rtc0: $name)" $? "'$gout'"
+    d=$((h - ${secs:-0}))
+    check "$t: the RTC reads the host's time" $([ "$d" -ge -1 ] && [ "$d" -le 2 ]; echo $?) "host $h, rtc '${secs}'"
+    gcmd 'cat /sys/power/mem_sleep'
+    echo "$gout" | grep -q '\[deep\]'
+    check "$t: mem_sleep offers deep and selects it" $? "'$gout'"
+}
+
+# state_cmd — guest command printing "realtime boottime monotonic" in seconds.
+state_cmd='echo $(date +%s) $(cut -d" " -f1 /proc/uptime) $(awk "/^now at/ {printf \"%.2f\", \$3 / 1e9; exit}" /proc/timer_list)'
+
+rtc_checks() {
+    gcmd "dmesg -c > /dev/null; $state_cmd"
+    before=$gout
+    n_s=$(count_events "$SUSPENDED") n_w=$(count_events "$WAKEUP")
+    h0=$(now)
+    gsend "echo +4 > /sys/class/rtc/rtc0/wakealarm && echo mem > /sys/power/state && $state_cmd && date +%s"
+    wait_events "$SUSPENDED" $((n_s + 1)) 60
+    st=$(status_is suspended; echo $?)
+    check "$t: query-status says suspended while the guest sleeps" "$st" "$(ctl query-status 2>&1)"
+    gcmd_wait 60
+    h1=$(now) hr=$(date +%s)
+    after=$(echo "$gout" | head -n1) gr=$(echo "$gout" | sed -n 2p)
+    check "$t: RTC alarm + echo mem > /sys/power/state returns" $([ "$grc" -eq 0 ]; echo $?) "status $grc '$gout'"
+    gcmd 'dmesg | grep -E "PM: suspend (entry|exit)"'
+    echo "$gout" | grep -q 'PM: suspend entry (deep)' && echo "$gout" | grep -q 'PM: suspend exit'
+    check "$t: dmesg shows PM: suspend entry (deep) and exit" $? "'$gout'"
+    ls=$(grep -n "$SUSPENDED" ev | tail -n1 | cut -d: -f1)
+    lw=$(grep -n "$WAKEUP" ev | tail -n1 | cut -d: -f1)
+    src=$(grep "$WAKEUP" ev | tail -n1 | sed -n 's/.*"source":"\([a-z]*\)".*/\1/p')
+    check "$t: events system_suspend (suspended) then wakeup, source rtc" \
+        $([ -n "$ls" ] && [ -n "$lw" ] && [ "$ls" -lt "$lw" ] && [ "$src" = rtc ]; echo $?) \
+        "system_suspend line ${ls:-none}, wakeup line ${lw:-none} source '${src}'"
+    grep -q '"event":"SUSPEND"' ev1.log && grep -q '"event":"WAKEUP".*"source": *"rtc"' ev1.log
+    check "$t: QMP SUSPEND and WAKEUP (source rtc) events" $? "$(grep -E 'SUSPEND|WAKEUP' ev1.log | tr '\n' ' ')"
+    # realtime within 1 s of the host's (integer seconds read at both ends: allow 1 s + 1 tick)
+    d=$((hr - ${gr:-0}))
+    check "$t: CLOCK_REALTIME after resume within 1 s of the host's" \
+        $([ "$d" -ge -1 ] && [ "$d" -le 2 ]; echo $?) "host $hr guest '$gr'"
+    # boottime advanced like the host's clock; monotonic by less (the suspended time is not in it)
+    r=$(echo "$before $after $h0 $h1" | awk '{b = $5 - $2; mo = $6 - $3; h = $8 - $7;
+        printf "%.2f %.2f %.2f", b, mo, h}')
+    echo "# $t: across the RTC suspend: boottime +$(echo "$r" | cut -d' ' -f1) s, monotonic +$(echo "$r" | cut -d' ' -f2) s, host +$(echo "$r" | cut -d' ' -f3) s"
+    echo "$r" | awk '{exit !($1 > $2 + 1 && $1 <= $3 + 0.5 && $2 > 0)}'
+    check "$t: boottime counts the suspended time, monotonic does not" $? "boot/mono/host: $r"
+}
+
+console_checks() {
+    gcmd 'echo enabled > /sys/class/tty/ttyS0/power/wakeup && cat /sys/class/tty/ttyS0/power/wakeup'
+    check "$t: the guest arms its console as a wake-up source" $([ "$gout" = enabled ]; echo $?) "status $grc '$gout'"
+    n_s=$(count_events "$SUSPENDED") n_w=$(count_events "$WAKEUP")
+    gsend 'echo mem > /sys/power/state'
+    wait_events "$SUSPENDED" $((n_s + 1)) 60
+    sleep 2
+    asleep=$(count_events "$WAKEUP")
+    printf '\n' >&3
+    gcmd_wait 60
+    src=$(grep "$WAKEUP" ev | tail -n1 | sed -n 's/.*"source":"\([a-z]*\)".*/\1/p')
+    check "$t: suspended with no alarm, it sleeps until a console byte wakes it (source console)" \
+        $([ "$asleep" -eq "$n_w" ] && [ "$grc" -eq 0 ] && [ "$src" = console ]; echo $?) \
+        "woken before the byte: $((asleep - n_w)), status $grc, source '$src'"
+}
+
+qmp_checks() {
+    out=$(ctl system_wakeup 2>&1); r=$?
+    check "$t: system_wakeup when not suspended: an error" $([ $r -eq 1 ]; echo $?) "exit $r: $out"
+    n_s=$(count_events "$SUSPENDED")
+    gsend 'echo mem > /sys/power/state'
+    wait_events "$SUSPENDED" $((n_s + 1)) 60
+    out=$(ctl system_wakeup 2>&1); r=$?
+    gcmd_wait 60
+    src=$(grep "$WAKEUP" ev | tail -n1 | sed -n 's/.*"source":"\([a-z]*\)".*/\1/p')
+    check "$t: QMP system_wakeup wakes it (source qmp)" \
+        $([ $r -eq 0 ] && [ "$grc" -eq 0 ] && [ "$src" = qmp ]; echo $?) "ctl exit $r '$out', status $grc, source '$src'"
+}
+
+cycle_checks() {
+    gcmd 'dd if=/dev/urandom of=/tmp/blob bs=1M count=32 2>/dev/null && md5sum /tmp/blob | cut -d" " -f1'
+    sum0=$gout
+    n_s=$(count_events "$SUSPENDED") n_w=$(count_events "$WAKEUP")
+    n_rtc=$(count_events "$WAKEUP.*\"source\":\"rtc\"")
+    start=$(now)
+    gsend 'i=0; while [ $i -lt 100 ]; do i=$((i + 1)); [ $((i % 20)) -eq 0 ] && echo +2 > /sys/class/rtc/rtc0/wakealarm; echo mem > /sys/power/state || { echo "cycle $i failed"; exit 1; }; done'
+    k=0 lost=
+    while [ $k -lt 100 ]; do
+        k=$((k + 1))
+        wait_events "$SUSPENDED" $((n_s + k)) 60 || { lost="suspend $k"; break; }
+        if [ $((k % 20)) -ne 0 ]; then
+            if [ $((k % 2)) -eq 1 ]; then ctl system_wakeup > /dev/null 2>&1; else printf '\n' >&3; fi
+        fi
+        wait_events "$WAKEUP" $((n_w + k)) 60 || { lost="wakeup $k"; break; }
+        [ $((k % 25)) -eq 0 ] && echo "# $t: $k suspend/resume cycles after $(echo "$start $(now)" | awk '{printf "%.1f", $2 - $1}') s"
+    done
+    gcmd_wait 120
+    check "$t: 100 suspend/resume cycles in one boot" $([ -z "$lost" ] && [ "$grc" -eq 0 ]; echo $?) \
+        "stuck at ${lost:-the end}: status $grc '$gout'"
+    gcmd 'md5sum /tmp/blob | cut -d" " -f1'
+    check "$t: 32 MiB of guest memory unchanged across them" $([ -n "$sum0" ] && [ "$gout" = "$sum0" ]; echo $?) "'$sum0' -> '$gout'"
+    ds=$(( $(count_events "$SUSPENDED") - n_s )) dw=$(( $(count_events "$WAKEUP") - n_w ))
+    dr=$(( $(count_events "$WAKEUP.*\"source\":\"rtc\"") - n_rtc ))
+    dq=$(grep -c '"event":"SUSPEND"' ev1.log) dk=$(grep -c '"event":"WAKEUP"' ev1.log)
+    check "$t: 100 system_suspend and 100 wakeup events (5 by the rtc), QMP SUSPEND/WAKEUP alike" \
+        $([ "$ds" -eq 100 ] && [ "$dw" -eq 100 ] && [ "$dr" -eq 5 ] && [ "$dq" -eq "$dk" ] && [ "$dq" -ge 100 ]; echo $?) \
+        "system_suspend $ds wakeup $dw (rtc $dr), QMP SUSPEND $dq WAKEUP $dk"
+}
+
+# suspend LABEL MODE PSCI — the whole sequence on one VM.
+suspend() {
+    label=$1 mode=$2 psci=$3
+    start_vm suspend "$label" "$mode" "$psci" --cpus 2
+    up=$?
+    check "$t: guest up" $up "$(tail -n 3 err.log)"
+    if [ $up -ne 0 ]; then finish_vm; return; fi
+    ctl events > ev1.log 2>&1 &
+    sleep 1
+    clock_checks
+    rtc_checks
+    console_checks
+    qmp_checks
+    cycle_checks
+    ctl quit > /dev/null 2>&1
+    finish_vm
+    wait
+}
+
+# timeout_and_exit LABEL MODE PSCI — no wake source: --timeout still ends it; --on-suspend exit.
+timeout_and_exit() {
+    t="suspend (host $LAB_HOST, guest $1, $2 mode)"
+    for pol in wait exit; do
+        rm -f ev
+        pscivm run --kernel "$LAB_DIR/guest/Image-$1" --initrd "$LAB_DIR/guest/initrd-$1.img" \
+            --mem 256 --psci-mode "$2" --psci "$3" --console none --events ev --timeout 90 \
+            --on-suspend "$pol" --cmdline "console=ttyS0 quiet pscivm.run=echo,mem,>,/sys/power/state" \
+            < /dev/null > /dev/null 2> err.log
+        r=$?
+        if [ $pol = wait ]; then
+            grep -q "$SUSPENDED" ev && ! grep -q "$WAKEUP" ev
+            check "$t: suspended with no wake source: still ends at --timeout (exit 5)" \
+                $([ $? -eq 0 ] && [ $r -eq 5 ]; echo $?) "exit $r, events: $(cut -c1-60 ev | tr '\n' ' ')"
+        else
+            grep -q '"event":"system_suspend".*"outcome":"exit"' ev
+            check "$t: --on-suspend exit: pscivm ends with 8" $([ $? -eq 0 ] && [ $r -eq 8 ]; echo $?) \
+                "exit $r: $(head -n 2 err.log)"
+        fi
+    done
+}
+
+case $LAB_HOST in
+6.1)
+    suspend 6.12 kernel 1.1
+    timeout_and_exit 6.12 kernel 1.1
+    ;;
+6.12)
+    suspend 7.2 user 1.3
+    timeout_and_exit 7.2 user 1.3
+    ;;
+*)
+    suspend "$LAB_HOST" user 1.3
+    suspend 6.12 kernel 1.3
+    timeout_and_exit "$LAB_HOST" kernel 1.3
+    ;;
+esac
