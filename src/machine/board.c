@@ -20,8 +20,9 @@ static int board_irq_set(void *opaque, unsigned int spi, bool level)
     struct machine *m = opaque;
     if (level) {
         unsigned int none = BOARD_NO_SPI;
-        __atomic_compare_exchange_n(&m->wake_spi, &none, spi, false, __ATOMIC_SEQ_CST,
-                                    __ATOMIC_SEQ_CST);
+        if (__atomic_compare_exchange_n(&m->wake_spi, &none, spi, false, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            __atomic_store_n(&m->wake_ns, events_monotonic_ns(), __ATOMIC_SEQ_CST);
     }
     return m->hv.ops->irq_line(m->hv.opaque, spi, level);
 }

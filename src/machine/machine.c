@@ -225,6 +225,7 @@ static int ctl_system_wakeup(void *opaque, char *err, size_t errlen)
     bool suspended = m->guest_suspended && !m->stop;
     if (suspended) {
         m->wakeup_requested = true;
+        m->wake_ns = events_monotonic_ns();
         vcpu_kick(&m->vcpus[m->suspended_vcpu]);
     }
     pthread_mutex_unlock(&m->lock);

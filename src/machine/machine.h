@@ -171,6 +171,7 @@ struct machine {
     unsigned int suspended_vcpu;
     bool wakeup_requested;      /* QMP system_wakeup: wake the SYSTEM_SUSPEND waiter */
     unsigned int wake_spi;      /* first SPI raised while a vCPU was suspended (BOARD_NO_SPI) */
+    uint64_t wake_ns;           /* when that SPI was raised / system_wakeup asked (monotonic) */
     uint64_t counter_at_pause;  /* guest virtual counter when PAUSED (frozen guest time) */
     bool counter_saved;
     uint64_t logged_mmio[16];
@@ -234,7 +235,13 @@ int power_handle_system_event(struct machine *m, struct vcpu_ctl *v);
 /* Wait in HV_MP_SUSPENDED until a WAKEUP exit (or a QMP system_wakeup for SYSTEM_SUSPEND).
  * suspend_ev: NULL for CPU_SUSPEND; for SYSTEM_SUSPEND the system_suspend event's fields
  * (consumed), emitted once the guest counts as suspended. */
-int power_wait_for_wakeup(struct machine *m, struct vcpu_ctl *v, struct json_object *suspend_ev);
+struct power_wake {
+    const char *source;   /* rtc, console, input, qmp, timer, other */
+    uint64_t request_ns;  /* when the wake was requested (0: the guest's own timer) */
+    bool system;          /* SYSTEM_SUSPEND (QMP WAKEUP too) */
+};
+int power_wait_for_wakeup(struct machine *m, struct vcpu_ctl *v, struct json_object *suspend_ev,
+                          struct power_wake *w);
 /* Carry out a start request on the vCPU's own thread (m->lock held, dropped inside). */
 void power_vcpu_do_start(struct machine *m, struct vcpu_ctl *v);
 int power_setup_cores(struct machine *m, char *err, size_t errlen);

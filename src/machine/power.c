@@ -47,12 +47,33 @@ static const char *wake_source_locked(const struct machine *m)
     return board_irq_source_name(m, m->wake_spi);
 }
 
-int power_wait_for_wakeup(struct machine *m, struct vcpu_ctl *v, struct json_object *suspend_ev)
+/* The wakeup event (and QMP WAKEUP for SYSTEM_SUSPEND), sent once the vCPU is ready to run at
+ * its resume point: latency_us is from the wake request (interrupt raised, system_wakeup) to
+ * here, absent when the guest's own timer woke it. */
+static void emit_wakeup(struct machine *m, struct vcpu_ctl *v, const struct power_wake *w)
+{
+    struct json_object *f = fields_new();
+    field_str(f, "source", w->source);
+    if (w->request_ns) {
+        uint64_t now = events_monotonic_ns();
+        field_int(f, "latency_us", now > w->request_ns ? (int64_t)((now - w->request_ns) / 1000) : 0);
+    }
+    machine_emit(m, "wakeup", (int)v->index, f);
+    if (w->system) {
+        struct json_object *d = fields_new();
+        field_str(d, "source", w->source);
+        machine_emit_qmp(m, "WAKEUP", d);
+    }
+}
+
+int power_wait_for_wakeup(struct machine *m, struct vcpu_ctl *v, struct json_object *suspend_ev,
+                          struct power_wake *w)
 {
     bool system = suspend_ev != NULL;
     pthread_mutex_lock(&m->lock);
     v->state = VCPU_SUSPENDED;
     m->wake_spi = BOARD_NO_SPI;
+    m->wake_ns = 0;
     if (system) {
         m->guest_suspended = true;
         m->suspended_vcpu = v->index;
@@ -96,23 +117,16 @@ int power_wait_for_wakeup(struct machine *m, struct vcpu_ctl *v, struct json_obj
     if (woken)
         err = m->hv.ops->set_mp_state(m->hv.opaque, v->index, HV_MP_RUNNABLE);
     pthread_mutex_lock(&m->lock);
-    const char *source = wake_source_locked(m);
+    *w = (struct power_wake){.source = wake_source_locked(m), .system = system};
+    w->request_ns = __atomic_load_n(&m->wake_ns, __ATOMIC_SEQ_CST);
+    if (!m->wakeup_requested && m->wake_spi == BOARD_NO_SPI)
+        w->request_ns = 0;
     v->state = VCPU_RUNNING;
     if (system) {
         m->guest_suspended = false;
         m->wakeup_requested = false;
     }
     pthread_mutex_unlock(&m->lock);
-    if (woken) {
-        struct json_object *f = fields_new();
-        field_str(f, "source", source);
-        machine_emit(m, "wakeup", (int)v->index, f);
-        if (system) {
-            struct json_object *d = fields_new();
-            field_str(d, "source", source);
-            machine_emit_qmp(m, "WAKEUP", d);
-        }
-    }
     return err;
 }
 
@@ -212,7 +226,8 @@ int power_down_and_resume(struct machine *m, struct vcpu_ctl *v, uint64_t entry,
                           uint64_t context, struct psci_machine *core, unsigned int core_vcpu,
                           struct json_object *suspend_ev)
 {
-    int err = power_wait_for_wakeup(m, v, suspend_ev);
+    struct power_wake w;
+    int err = power_wait_for_wakeup(m, v, suspend_ev, &w);
     if (err)
         return err;
     pthread_mutex_lock(&m->lock);
@@ -224,6 +239,7 @@ int power_down_and_resume(struct machine *m, struct vcpu_ctl *v, uint64_t entry,
                 strerror(-err));
         return err;
     }
+    emit_wakeup(m, v, &w);
     struct json_object *f = fields_new();
     field_hex(f, "entry", entry);
     field_hex(f, "context", context);
@@ -347,9 +363,11 @@ int power_handle_psci_user(struct machine *m, struct vcpu_ctl *v)
         if (down)
             return power_down_and_resume(m, v, a->entry, a->context, &m->psci, v->index, NULL);
         err = set_result(m, v, res.x0, call.x);
+        struct power_wake w;
         if (!err)
-            err = power_wait_for_wakeup(m, v, NULL);
+            err = power_wait_for_wakeup(m, v, NULL, &w);
         if (!err) {
+            emit_wakeup(m, v, &w);
             pthread_mutex_lock(&m->lock);
             psci_cpu_woken(&m->psci, v->index);
             pthread_mutex_unlock(&m->lock);
