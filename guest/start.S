@@ -95,13 +95,14 @@ rt_suspend_call:
  * was handed, restores the state saved by rt_suspend_call and returns 0 from it. */
     .globl resume_entry
 resume_entry:
+    mrs     x23, cntvct_el0         /* first: when the guest got control back (bench) */
     mov     x19, x0
     mrs     x20, daif
     mrs     x21, CurrentEL
     mrs     x22, sctlr_el1
     this_cpu_index
     ldr     x1, =rt_resume_ctx
-    mov     x2, #(13 * 8 + 5 * 8)
+    mov     x2, #(13 * 8 + 6 * 8)
     madd    x0, x0, x2, x1
     mov     x1, #1
     str     x1, [x0, #104]
@@ -109,6 +110,7 @@ resume_entry:
     str     x20, [x0, #120]
     str     x21, [x0, #128]
     str     x22, [x0, #136]
+    str     x23, [x0, #144]
     ldr     x1, =vectors
     msr     vbar_el1, x1
     isb

@@ -384,7 +384,7 @@ struct rt_machine machine;
 u64 rt_cpu_mpidr[RT_MAX_CPUS];
 u64 rt_cpu_count;
 struct resume_ctx rt_resume_ctx[RT_MAX_CPUS];
-_Static_assert(sizeof(struct resume_ctx) == 144, "start.S hard-codes the resume_ctx layout");
+_Static_assert(sizeof(struct resume_ctx) == 152, "start.S hard-codes the resume_ctx layout");
 
 int rt_machine_init(const void *fdt)
 {

@@ -157,6 +157,7 @@ struct resume_ctx {
     u64 resumed;            /* 1 when we came back through resume_entry */
     u64 got_ctx;            /* x0 seen at resume_entry */
     u64 got_daif, got_el, got_sctlr;
+    u64 got_cntvct;         /* CNTVCT_EL0 read by resume_entry's first instruction */
 };
 extern struct resume_ctx rt_resume_ctx[RT_MAX_CPUS];
 /* Save callee-saved state into rt_resume_ctx[this cpu], then HVC with x0..x3. Returns x0 if the
