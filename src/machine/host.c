@@ -72,6 +72,9 @@ static int setup_psci_kernel(struct machine *m, struct kvm_backend *b, char *err
         snprintf(err, errlen, "reading KVM's PSCI version: %s", strerror(-rc));
         return rc;
     }
+    if (!m->opts.psci_explicit) /* no --psci: the best this host's KVM offers, up to 1.3 */
+        m->opts.psci_version = m->host.psci_max < PSCI_VERSION_1_3 ? (uint32_t)m->host.psci_max
+                                                                   : PSCI_VERSION_1_3;
     if (m->opts.psci_version > m->host.psci_max) {
         snprintf(err, errlen, "--psci-mode kernel: this host's KVM offers PSCI up to %s "
                  "(host kernel %s), --psci %s requested; use --psci-mode user or a lower "
@@ -176,8 +179,10 @@ int host_run(const struct run_options *opts)
     if (rc) {
         fprintf(stderr, "pscivm: %s\n", err[0] ? err : strerror(-rc));
     } else {
-        fprintf(stderr, "pscivm: PSCI %s, %s mode (%s), host kernel %s, %u vCPU(s)%s, %llu MiB\n",
-                psci_version_name(opts->psci_version), psci_mode_name(m->mode),
+        fprintf(stderr, "pscivm: PSCI %s%s, %s mode (%s), host kernel %s, %u vCPU(s)%s, %llu MiB\n",
+                psci_version_name(m->opts.psci_version),
+                opts->psci_explicit ? "" : " (no --psci: the highest this mode offers here)",
+                psci_mode_name(m->mode),
                 m->mode == PSCI_MODE_USER ? "pscivm answers PSCI via the SMCCC filter"
                                           : "KVM's in-kernel PSCI",
                 m->host.release, opts->cpus,

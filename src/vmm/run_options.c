@@ -37,7 +37,9 @@ const char run_options_usage[] =
     "  --max-cpus M            the device tree describes M vCPUs (cpus..M-1 not plugged: their\n"
     "                          PSCI CPU_ON is refused until QMP cpu-plug); needs user mode\n"
     "  --mem MiB               guest RAM size, 16..65536 (default 128)\n"
-    "  --psci VERSION          PSCI version the guest sees: 0.2, 1.0, 1.1, 1.2, 1.3 (default 1.3)\n"
+    "  --psci VERSION          PSCI version the guest sees: 0.2, 1.0, 1.1, 1.2, 1.3 (default: the\n"
+    "                          highest the mode offers on this host: 1.3 in user mode, KVM's in\n"
+    "                          kernel mode)\n"
     "  --psci-mode MODE        auto (default): user if the host has KVM's SMCCC filter, else kernel\n"
     "                          user: pscivm answers every PSCI call (Linux >= 6.4)\n"
     "                          kernel: KVM's in-kernel PSCI pinned to VERSION\n"
@@ -239,6 +241,7 @@ int run_options_parse(struct run_options *opts, int argc, char **argv, char *err
             if (psci_version_parse(optarg, &opts->psci_version))
                 return fail(err, err_size,
                             "--psci: '%s' is not a PSCI version (0.2, 1.0, 1.1, 1.2, 1.3)", optarg);
+            opts->psci_explicit = true;
             break;
         case OPT_MODE:
             if (!strcmp(optarg, "auto"))

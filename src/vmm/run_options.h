@@ -44,7 +44,9 @@ struct run_options {
     const char *payload;       /* --payload FILE: raw binary loaded at the start of RAM */
     unsigned int cpus;         /* --cpus N (1 .. MEMMAP_MAX_VCPUS) */
     uint64_t mem_mib;          /* --mem MiB */
-    uint32_t psci_version;     /* --psci X.Y (PSCI_VERSION_x_y) */
+    uint32_t psci_version;     /* --psci X.Y (PSCI_VERSION_x_y); without it 1.3, lowered in
+                                  kernel mode to the highest the host's KVM offers */
+    bool psci_explicit;        /* --psci was given */
     enum psci_mode mode;       /* --psci-mode */
     const char *events;        /* --events PATH|- (NULL: none) */
     enum on_reset on_reset;    /* --on-reset restart|exit */

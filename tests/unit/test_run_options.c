@@ -44,6 +44,7 @@ static void test_run_options__defaults(void **state)
     assert_null(o.events);
     assert_int_equal(o.on_reset, ON_RESET_RESTART);
     assert_int_equal(o.on_suspend, ON_SUSPEND_WAIT);
+    assert_false(o.psci_explicit); /* no --psci: the mode's best on the host decides */
     assert_int_equal(o.timeout_s, 0);
     assert_null(o.cmdline);
     assert_int_equal(o.nr_deny_cpu_on, 0);
@@ -62,6 +63,7 @@ static void test_run_options__all_options(void **state)
     assert_int_equal(o.cpus, 4);
     assert_int_equal(o.mem_mib, 256);
     assert_int_equal(o.psci_version, PSCI_VERSION_0_2);
+    assert_true(o.psci_explicit);
     assert_int_equal(o.mode, PSCI_MODE_KERNEL);
     assert_string_equal(o.events, "-");
     assert_int_equal(o.on_reset, ON_RESET_EXIT);
