@@ -2,7 +2,8 @@
 # 10-info.sh — `pscivm info` reports what psci-kvm.md §11 measured on each lab host kernel:
 # default PSCI 1.1 before Linux 6.13 and 1.3 from 6.13 (6.1, 6.12: 1.1; 7.2: 1.3), the SMCCC
 # filter from 6.4 (6.12, 7.2 yes; 6.1 no), KVM_CAP_ARM_SYSTEM_SUSPEND and vGICv3 everywhere.
-# Also: the text output agrees with --json, and a missing /dev/kvm is a clear error (exit 1).
+# Also: the text output agrees with --json, a missing /dev/kvm is a clear error (exit 1), and a
+# `pscivm run` without --psci gets the highest version its mode offers on the host.
 # hosts: 6.1 6.12 7.2
 # timeout: 60
 
@@ -53,3 +54,13 @@ out=$(pscivm info 2>&1); rc=$?
 mv /dev/kvm.hidden-by-10-info /dev/kvm
 check "missing /dev/kvm: exit 1" "$rc" 1
 check "missing /dev/kvm: message" "$out" "pscivm info: cannot open /dev/kvm: No such file or directory"
+
+# A run that names no --psci works on every host: the highest version the chosen mode offers
+# (auto mode: user where the filter exists -> 1.3; kernel on 6.1 -> KVM's default).
+if [ "$want_filter" = true ]; then want_run=0x10003; else want_run=$(echo "$want_psci" | awk -F. '{printf "0x%x", $1 * 65536 + $2}'); fi
+out=$(pscivm run --payload /lab/payloads/bench_psci.bin --cmdline calls=10 --timeout 60 2> run.err); rc=$?
+check "pscivm run without --psci: exits 0 (SYSTEM_OFF)" "$rc" 0
+check "pscivm run without --psci: the guest sees the mode's highest version" \
+    "$(echo "$out" | sed -n 's/.*psci=\(0x[0-9a-f]*\).*/\1/p')" "$want_run"
+grep -q 'no --psci: the highest this mode offers here' run.err
+check "pscivm run without --psci: says which version it chose" "$?" 0
