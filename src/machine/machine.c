@@ -64,7 +64,10 @@ int machine_check_locked(const struct machine *m, const char **why)
 
 void machine_request_stop_locked(struct machine *m, bool restart, int status, const char *reason)
 {
-    if (m->stop)
+    /* The first request wins, except that an end (timeout, quit, signal, guest off) overrides
+     * a restart still in progress: otherwise a --timeout that fires during a guest reset is
+     * consumed and lost, and a guest that keeps resetting runs forever. */
+    if (m->stop && (!m->stop_restart || restart))
         return;
     m->stop = true;
     m->stop_restart = restart;

@@ -382,6 +382,28 @@ static void test_control__wakeup_needs_a_suspended_guest(void **state)
     fixture_free(fx);
 }
 
+/* A stop that ends pscivm overrides a restart still in progress (a --timeout firing during a
+ * guest reset must not be lost); a second restart or a later end does not override an end. */
+static void test_lifecycle__end_overrides_pending_restart(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--psci-mode", "user");
+    struct machine *m = &fx->m;
+    machine_request_stop(m, true, PSCIVM_EXIT_RESET, "system_reset");
+    assert_true(m->stop && m->stop_restart);
+    machine_request_stop(m, true, PSCIVM_EXIT_RESET, "system_reset2");
+    assert_string_equal(m->exit_reason, "system_reset");
+    machine_request_stop(m, false, PSCIVM_EXIT_TIMEOUT, "timeout");
+    assert_false(m->stop_restart);
+    assert_int_equal(m->exit_status, PSCIVM_EXIT_TIMEOUT);
+    assert_string_equal(m->exit_reason, "timeout");
+    machine_request_stop(m, false, PSCIVM_EXIT_SIGNAL, "SIGTERM");
+    machine_request_stop(m, true, PSCIVM_EXIT_RESET, "system_reset");
+    assert_int_equal(m->exit_status, PSCIVM_EXIT_TIMEOUT);
+    assert_false(m->stop_restart);
+    fixture_free(fx);
+}
+
 /* ---- suspend and wake-up ------------------------------------------------------------------ */
 
 static char *slurp(const char *path)
@@ -500,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_exits__undecodable_access_injects_an_abort),
         cmocka_unit_test(test_exits__failures_are_errors),
         cmocka_unit_test(test_lifecycle__invariant_check_catches_bad_states),
+        cmocka_unit_test(test_lifecycle__end_overrides_pending_restart),
         cmocka_unit_test(test_control__stop_and_cont_with_running_threads),
         cmocka_unit_test(test_control__cpu_plug_and_unplug),
         cmocka_unit_test(test_control__wakeup_needs_a_suspended_guest),
