@@ -322,7 +322,8 @@ int snapshot_device_parse(const uint8_t *p, size_t len, char name[SNAPSHOT_MAX_N
                           const uint8_t **state, size_t *state_len, char *err, size_t errlen)
 {
     size_t n = len >= 2 ? ((size_t)p[0] | (size_t)p[1] << 8) : 0;
-    if (n == 0 || n > SNAPSHOT_MAX_NAME || n > len - 2 || !snapshot_name_valid((const char *)p + 2, n))
+    if (n == 0 || n > SNAPSHOT_MAX_NAME || n > len - 2 ||
+        !snapshot_name_valid((const char *)p + 2, n))
         return snapshot_error(err, errlen, -EINVAL, "section 'DEVC': bad device name");
     memcpy(name, p + 2, n);
     name[n] = '\0';
