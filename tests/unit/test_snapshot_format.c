@@ -470,6 +470,67 @@ static void test_snapshot_format__writer_errors(void **state)
     free(data);
 }
 
+/* With the CRC recomputed, every decoder sees every single-byte mutation of its payload: each
+ * is refused with a message or accepted as a valid snapshot, never a crash or an overread. */
+static void test_snapshot_format__mutate_with_valid_crc(void **state)
+{
+    (void)state;
+    static const uint8_t values[] = {0x00, 0xff, 0x80};
+    size_t len;
+    uint8_t *buf = sf_build(SNAPSHOT_RAM_ZSTD, &len);
+    struct snapshot_reader r;
+    char err[256];
+    assert_int_equal(snapshot_reader_open_mem(&r, buf, len, NULL, err, sizeof(err)), 0);
+    unsigned int refused = 0, accepted = 0;
+    for (unsigned int i = 0; i < r.nr_sections; i++) {
+        const struct snapshot_section *s = &r.sections[i];
+        if (!strcmp(s->tag, "RAMD"))
+            continue; /* its chunks have their own CRCs (test_snapshot_ram) */
+        for (uint64_t k = 0; k < s->length; k++)
+            for (size_t v = 0; v < sizeof(values); v++) {
+                uint8_t *copy = malloc(len);
+                memcpy(copy, buf, len);
+                uint8_t *b = copy + s->payload_offset + k;
+                *b = *b == values[v] ? (uint8_t)(values[v] + 1) : values[v];
+                recrc(copy, (size_t)s->offset);
+                err[0] = '\0';
+                if (snapshot_check_bytes(copy, len, err, sizeof(err)) == 0) {
+                    accepted++;
+                } else {
+                    if (err[0] == '\0')
+                        fail_msg("section %s byte %llu: refused without a message", s->tag,
+                                 (unsigned long long)k);
+                    refused++;
+                }
+                free(copy);
+            }
+    }
+    assert_true(refused > 0 && accepted > 0); /* register values, blobs, RAM bytes are free */
+    snapshot_reader_release(&r);
+
+    /* targeted: a RAM extent outside RAM, a chunk claiming more pages, a RAM size unlike CONF */
+    size_t at = section_at(buf, len, "RAMI", 0);
+    put64(buf + at + 16 + 40, SF_RAM_SIZE / 4096);
+    recrc(buf, at);
+    expect_refused(buf, len, "extent outside RAM", "'RAMI'");
+    free(buf);
+    buf = sf_build(SNAPSHOT_RAM_ZSTD, &len);
+    assert_int_equal(snapshot_reader_open_mem(&r, buf, len, NULL, err, sizeof(err)), 0);
+    struct snapshot_ram_info info;
+    assert_int_equal(snapshot_ram_info(&r, &info, err, sizeof(err)), 0);
+    snapshot_reader_release(&r);
+    size_t chunk0 = at + 16 + 40 + 16 * info.nr_extents;
+    put32(buf + chunk0 + 8, 3); /* 4 pages -> 3: sums no longer match */
+    recrc(buf, at);
+    expect_refused(buf, len, "chunk page count", "'RAMI'");
+    free(buf);
+    buf = sf_build(SNAPSHOT_RAM_ZSTD, &len);
+    put64(buf + at + 16, SF_RAM_SIZE * 2);
+    recrc(buf, at);
+    expect_refused(buf, len, "RAM size", "configuration has");
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -481,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_format__duplicates),
         cmocka_unit_test(test_snapshot_format__oversized_lengths),
         cmocka_unit_test(test_snapshot_format__bad_contents_with_valid_crc),
+        cmocka_unit_test(test_snapshot_format__mutate_with_valid_crc),
         cmocka_unit_test(test_snapshot_format__large_sections_are_backpatched),
         cmocka_unit_test(test_snapshot_format__writer_errors),
     };
