@@ -79,6 +79,11 @@ build/asan/bin/%: build/asan/tests/unit/%.o $(ASAN_TEST_HELPER_OBJS) build/asan/
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(HOST_LIBS)
 
+# Native benchmark programs (bench/*.c, run by their bench/ scripts).
+build/host/bench/%: bench/%.c build/host/libpscivm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(HOST_LIBS)
+
 # ---- arm64 build (static pscivm) ------------------------------------------------------------
 build/arm64/%.o: %.c
 	@mkdir -p $(dir $@)
