@@ -29,7 +29,7 @@ HOST_LIBS := -l:libfdt.so.1 -ljson-c -lz -lzstd -lcmocka -lpthread
 ARM_LIBS  := -lfdt -ljson-c -lzstd -lz -lpthread
 
 # Portable sources: everything but the KVM backend and main(). Built and tested on any host.
-PORTABLE_SRCS := $(sort $(wildcard src/util/*.c src/psci/*.c src/devices/*.c src/machine/*.c src/qmp/*.c src/vmm/*.c))
+PORTABLE_SRCS := $(sort $(wildcard src/util/*.c src/psci/*.c src/devices/*.c src/machine/*.c src/qmp/*.c src/vmm/*.c src/snapshot/*.c))
 # Files that drive KVM (src/kvm/*, main.c and the src/vmm/cmd_*.c subcommands) build for arm64 only.
 ARM_ONLY_SRCS := src/vmm/main.c $(wildcard src/vmm/cmd_*.c) $(wildcard src/kvm/*.c) src/machine/host.c
 PORTABLE_SRCS := $(filter-out $(ARM_ONLY_SRCS),$(PORTABLE_SRCS))
@@ -78,6 +78,11 @@ build/host/bin/%: build/host/tests/unit/%.o $(HOST_TEST_HELPER_OBJS) build/host/
 build/asan/bin/%: build/asan/tests/unit/%.o $(ASAN_TEST_HELPER_OBJS) build/asan/libpscivm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(HOST_LIBS)
+
+# Native benchmark programs (bench/*.c, run by their bench/ scripts).
+build/host/bench/%: bench/%.c build/host/libpscivm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(HOST_LIBS)
 
 # ---- arm64 build (static pscivm) ------------------------------------------------------------
 build/arm64/%.o: %.c
