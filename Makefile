@@ -2,11 +2,14 @@
 #
 #   make              host-independent code natively + bin/pscivm for arm64 + guest payloads
 #   make check-unit   unit tests natively and under ASan+UBSan (fast, no lab)
-#   make check        check-unit + the lab stage (emulated arm64 KVM hosts)
+#   make check-fuzz   libFuzzer targets: a short bounded run each + corpus/regression replay
+#   make fuzz         libFuzzer targets, FUZZ_SECONDS (default 60) each, with figures
+#   make check        check-unit + check-fuzz + the lab stage (emulated arm64 KVM hosts)
 #   make deps         install the Debian packages (scripts/setup)
 #
 # Layout of outputs: build/host (native objects/tests), build/asan (sanitised), build/arm64
-# (cross or native arm64 objects), build/guest (payloads), bin/pscivm.
+# (cross or native arm64 objects), build/guest (payloads), build/fuzz (clang + libFuzzer
+# objects, targets, working corpora and crash artifacts), bin/pscivm.
 
 HOST_ARCH := $(shell uname -m)
 ifeq ($(HOST_ARCH),aarch64)
@@ -46,7 +49,8 @@ ASAN_TEST_HELPER_OBJS := $(patsubst %.c,build/asan/%.o,$(TEST_HELPERS))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .SECONDARY:
-.PHONY: all host arm64 guest check check-unit check-lab deps clean demo bench
+.PHONY: all host arm64 guest check check-unit check-fuzz check-lab deps clean demo bench fuzz \
+        fuzz-build fuzz-seeds
 all: host bin/pscivm guest
 
 host: build/host/libpscivm.a
@@ -84,6 +88,36 @@ build/host/bench/%: bench/%.c build/host/libpscivm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(HOST_LIBS)
 
+# ---- fuzz build (clang, libFuzzer + ASan + UBSan) ----------------------------------------------
+# The portable sources again, built by clang with coverage instrumentation (fuzzer-no-link: the
+# library has no main); each tests/fuzz/fuzz_<target>.c links with libFuzzer's main. UBSan
+# aborts (no recovery) so that libFuzzer records every report as a crash. docs/fuzzing.md.
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := $(CSTD) $(WARN) -g -O1 $(FUZZ_SAN)
+FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
+FUZZ_BINS    := $(addprefix build/fuzz/bin/fuzz_,$(FUZZ_TARGETS))
+FUZZ_OBJS    := $(patsubst %.c,build/fuzz/%.o,$(PORTABLE_SRCS))
+FUZZ_LIBS    := -l:libfdt.so.1 -ljson-c -lz -lzstd -lpthread
+FUZZ_SECONDS ?= 60
+
+build/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -Itests/unit $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+build/fuzz/libpscivm.a: $(FUZZ_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# The QMP target runs the server on the unit tests' fake machine (no cmocka in it).
+build/fuzz/bin/fuzz_qmp: build/fuzz/tests/unit/qmp_harness.o
+build/fuzz/bin/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o build/fuzz/libpscivm.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
 # ---- arm64 build (static pscivm) ------------------------------------------------------------
 build/arm64/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -101,6 +135,22 @@ UNIT_BINS := $(addprefix build/host/bin/,$(TESTS)) $(addprefix build/asan/bin/,$
 
 check-unit: $(UNIT_BINS)
 	@scripts/run-unit-tests $(UNIT_BINS)
+
+# Bounded (<= 150 s of fuzzing in total) plus a replay of tests/fuzz/corpus and
+# tests/fuzz/regressions; fails on any crash, leak, sanitizer report or timeout.
+check-fuzz: $(FUZZ_BINS)
+	@scripts/run-fuzz check $(FUZZ_TARGETS)
+
+fuzz: $(FUZZ_BINS)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz run $(FUZZ_TARGETS)
+
+# Regenerate the committed seed corpora (tests/fuzz/corpus/*) from the native build.
+fuzz-seeds: build/host/bin/gen_fuzz_seeds
+	build/host/bin/gen_fuzz_seeds tests/fuzz/corpus
+
+build/host/bin/gen_fuzz_seeds: build/host/tests/fuzz/gen_seeds.o build/host/libpscivm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(HOST_LIBS)
 
 check-lab: all
 	@lab/check
