@@ -20,6 +20,13 @@
 #include "psci/psci.h"
 #include "fuzz_virtio.h"
 
+static void die(const char *what);
+/* The snapshot tests' fixture, with its cmocka checks turned into hard failures. */
+#define assert_int_equal(a, b) do { if ((long long)(a) != (long long)(b)) die("snapshot seed: " #a); } while (0)
+#define assert_true(c) do { if (!(c)) die("snapshot seed: " #c); } while (0)
+#define fail_msg(...) die("snapshot seed: writer failed")
+#include "../unit/snapshot_fixture.h"
+
 static const char *root;
 
 static void die(const char *what)
@@ -497,6 +504,18 @@ static void gen_device_state(void)
     free(ram);
 }
 
+/* Two small complete snapshots (every section kind, 64 KiB of RAM raw and zstd). */
+static void gen_snapshot(void)
+{
+    size_t n;
+    uint8_t *b = sf_build(SNAPSHOT_RAM_RAW, &n);
+    seed("snapshot", "every-section-raw", b, n);
+    free(b);
+    b = sf_build(SNAPSHOT_RAM_ZSTD, &n);
+    seed("snapshot", "every-section-zstd", b, n);
+    free(b);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -514,5 +533,6 @@ int main(int argc, char **argv)
     gen_pl031();
     gen_virtio();
     gen_device_state();
+    gen_snapshot();
     return 0;
 }
