@@ -155,7 +155,7 @@ timeout_and_exit() {
     for pol in wait exit; do
         rm -f ev
         pscivm run --kernel "$LAB_DIR/guest/Image-$1" --initrd "$LAB_DIR/guest/initrd-$1.img" \
-            --mem 256 --psci-mode "$2" --psci "$3" --console none --events ev --timeout 90 \
+            --mem 256 --psci-mode "$2" --psci "$3" --console none --events ev --timeout 40 \
             --on-suspend "$pol" --cmdline "console=ttyS0 quiet pscivm.run=echo,mem,>,/sys/power/state" \
             < /dev/null > /dev/null 2> err.log
         r=$?
