@@ -162,7 +162,7 @@ demo: all
 	@lab/demo
 
 bench: all
-	@echo "see bench/README.md"
+	@echo "benchmarks: bench/psci-roundtrip, bench/boot, bench/suspend-wake, bench/snapshot-ram (commands and results: docs/perf.md, docs/snapshot.md)"
 
 clean:
 	rm -rf build bin
