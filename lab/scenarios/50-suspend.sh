@@ -165,9 +165,12 @@ suspend() {
 timeout_and_exit() {
     t="suspend (host $LAB_HOST, guest $1, $2 mode)"
     for pol in wait exit; do
+        # wait: the guest boots and suspends well within 90 s even on a loaded lab machine;
+        # exit: pscivm ends at the suspend, so its timeout is only a guard
+        tmo=90; [ $pol = exit ] && tmo=300
         rm -f ev
         pscivm run --kernel "$LAB_DIR/guest/Image-$1" --initrd "$LAB_DIR/guest/initrd-$1.img" \
-            --mem 256 --psci-mode "$2" --psci "$3" --console none --events ev --timeout 40 \
+            --mem 256 --psci-mode "$2" --psci "$3" --console none --events ev --timeout "$tmo" \
             --on-suspend "$pol" --cmdline "console=ttyS0 quiet pscivm.run=echo,mem,>,/sys/power/state" \
             < /dev/null > /dev/null 2> err.log
         r=$?
