@@ -301,6 +301,12 @@ static int hv_vcpu_complete(void *hv, unsigned int i, struct vm_exit *e)
     return rc;
 }
 
+static int hv_io_quiesce(void *hv)
+{
+    struct kvm_backend *b = hv;
+    return b->io_ready ? ioevent_drain(&b->io) : 0;
+}
+
 static int hv_irqchip_save(void *hv, hv_blob_put_fn put, void *ctx, char *err, size_t errlen)
 {
     struct kvm_backend *b = hv;
@@ -341,6 +347,7 @@ static const struct hv_ops kvm_hv_ops = {
     .reg_set_raw = hv_reg_set_raw,
     .reg_id = hv_reg_id,
     .vcpu_complete = hv_vcpu_complete,
+    .io_quiesce = hv_io_quiesce,
     .irqchip_save = hv_irqchip_save,
     .irqchip_restore = hv_irqchip_restore,
 };

@@ -135,6 +135,9 @@ struct hv_ops {
     /* Finish what the last exit left pending inside the hypervisor (an MMIO read whose value
      * is in exit->mmio.data) without running guest code, so that the registers are complete. */
     int (*vcpu_complete)(void *hv, unsigned int i, struct vm_exit *exit);
+    /* Optional: return once every doorbell (notify_add) signalled so far has been handled, so
+     * that with the vCPUs paused no device request is in flight. */
+    int (*io_quiesce)(void *hv);
     /* The interrupt controller's state as blobs, in the order restore wants them; put() may
      * fail (its error is returned). err names what failed. */
     int (*irqchip_save)(void *hv, hv_blob_put_fn put, void *ctx, char *err, size_t errlen);

@@ -245,6 +245,11 @@ int machine_snapshot_write(struct machine *m, const char *path, struct machine_s
             return rc;
         }
     }
+    /* Doorbells the vCPUs rang before they paused: handled now, so devices and RAM agree. */
+    if (m->hv.ops->io_quiesce && (rc = m->hv.ops->io_quiesce(m->hv.opaque))) {
+        snprintf(err, errlen, "waiting for the I/O thread: %s", strerror(-rc));
+        return rc;
+    }
     struct snapshot_file f;
     rc = snapshot_file_create(&f, path, err, errlen);
     if (rc)
