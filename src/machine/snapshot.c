@@ -262,6 +262,8 @@ int machine_snapshot_write(struct machine *m, const char *path, struct machine_s
     }
     char msg[320] = "";
     rc = write_all(m, &w, msg, sizeof(msg));
+    if (rc && snapshot_writer_status(&w, NULL, 0)) /* the writer's own first error says more */
+        snapshot_writer_status(&w, msg, sizeof(msg));
     int wrc = snapshot_writer_finish(&w, rc ? NULL : err, rc ? 0 : errlen);
     if (rc)
         snprintf(err, errlen, "%s", msg[0] ? msg : strerror(-rc));
