@@ -266,9 +266,14 @@ static int parse(struct run_options *opts, int argc, char **argv, bool restore, 
         argc--;
     }
     while ((c = getopt_long(argc, argv, "+:h", long_options, NULL)) != -1) {
-        if (restore && machine_option(c))
-            return fail(err, err_size, "%s: not a restore option (the snapshot describes the "
-                        "machine)", argv[optind - 1]);
+        if (restore && machine_option(c)) {
+            const char *name = "?";
+            for (const struct option *o = long_options; o->name; o++)
+                if (o->val == c)
+                    name = o->name;
+            return fail(err, err_size, "--%s: not a restore option (the snapshot describes the "
+                        "machine)", name);
+        }
         switch (c) {
         case OPT_PAUSED:
             if (!restore)
