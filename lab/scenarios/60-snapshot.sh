@@ -6,9 +6,12 @@
 #   leaves the first snapshot byte-identical; `pscivm restore` in a new process: vm_start says
 #   restored, the counter continues from where it was saved (no reboot), the 32 MiB checksum is
 #   unchanged, the guest keeps working (disk write + read back through the data disk, matching
-#   the host's view after exit; cpu1 offline and online; poweroff -> exit 0); then refusals
-#   with exit 1 and a message: a truncated file, a file with one bit flipped, a snapshot whose
-#   data disk changed since the save. Kernel mode on 7.2 runs the same sequence.
+#   the host's view after exit; cpu1 offline and online); a second snapshot of the restored
+#   guest with then=quit (exit 9), restored with --paused (query-status paused, the guest does
+#   not run) and continued by QMP cont (the counter goes on, the data still checks; poweroff
+#   -> exit 0); then refusals with exit 1 and a message: a truncated file, a file with one bit
+#   flipped, a snapshot whose data disk changed since the save. Kernel mode on 7.2 runs the same
+#   sequence.
 #   Cross-host restores (7.2 <-> 6.12) need the lab to carry files between host boots: not yet.
 # hosts: 6.12 7.2
 # timeout: 1500
@@ -103,6 +106,30 @@ snapshot_linux() {
     gcmd 'echo 0 > /sys/devices/system/cpu/cpu1/online && cat /sys/devices/system/cpu/online && echo 1 > /sys/devices/system/cpu/cpu1/online && cat /sys/devices/system/cpu/online'
     check "$t: cpu1 offline and online again after restore" \
         $([ "$grc" -eq 0 ] && [ "$(echo "$gout" | tr '\n' ' ')" = "0 0-1 " ]; echo $?) "status $grc '$gout'"
+    # A snapshot of the restored guest, then=quit; restored again --paused, then cont.
+    rm -f s2.snap
+    out=$(ctl snapshot-save file="$PWD/s2.snap" then=quit 2>&1); r=$?
+    s2last=$(last_count)
+    finish_vm
+    check "$t: snapshot-save then=quit of the restored guest: reply, exit 9" \
+        $([ $r -eq 0 ] && [ "$rc" -eq 9 ] && [ -s s2.snap ]; echo $?) "ctl exit $r '$out', pscivm exit $rc"
+    mv con.log con2.log
+    restore_vm s2.snap --paused
+    i=0
+    while [ $i -lt 600 ] && ! status_is paused; do sleep 0.1; i=$((i + 1)); done
+    sleep 2
+    c_paused=$(last_count)
+    status_is paused; st=$?
+    check "$t: restore --paused: query-status paused and the guest does not run" \
+        $([ $st -eq 0 ] && [ -z "$c_paused" ]; echo $?) "status $st, counter '$c_paused'"
+    ctl cont > /dev/null 2>&1
+    wait_line '^CNT [0-9]+' 120
+    first=$(first_count)
+    check "$t: after cont the counter goes on where the second snapshot left it ($s2last -> $first)" \
+        $([ -n "$first" ] && [ "$first" -ge "${s2last:-0}" ] && [ "$first" -le $((${s2last:-0} + 1)) ]; echo $?)
+    gcmd 'md5sum /tmp/big | cut -d" " -f1'
+    check "$t: 32 MiB of guest data unchanged after a second save/restore" $([ "$gout" = "$sum0" ]; echo $?) \
+        "before $sum0, after '$gout' ($grc)"
     gsend 'poweroff -f'
     finish_vm
     check "$t: poweroff of the restored guest: exit 0" $([ "$rc" -eq 0 ]; echo $?) "exit $rc"
