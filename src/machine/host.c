@@ -1,6 +1,6 @@
-/* host.c — builds a machine on this host's KVM, fresh or from a snapshot, and runs it: the one assembly order (KVM
- * requires most of it, see src/kvm/vm.c), then machine_run() (run.c), then teardown. The only
- * machine-layer file that knows the backend is KVM (arm64 builds only).
+/* host.c — builds a machine on this host's KVM, fresh or from a snapshot, and runs it: the one
+ * assembly order (KVM requires most of it, see src/kvm/vm.c), then machine_run() (run.c), then
+ * teardown. The only machine-layer file that knows the backend is KVM (arm64 builds only).
  *
  *  1. options, locks, event stream (machine_init); payload or kernel + initrd read (fail
  *     early, before touching KVM)
