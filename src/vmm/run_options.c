@@ -228,22 +228,34 @@ static bool machine_option(int c)
     return false;
 }
 
-static int parse(struct run_options *opts, int argc, char **argv, bool restore, char *err,
-                 size_t err_size);
+static int parse(struct run_options *opts, int argc, char **argv, bool restore,
+                 const char *file, char *err, size_t err_size);
 
 int run_options_parse(struct run_options *opts, int argc, char **argv, char *err, size_t err_size)
 {
-    return parse(opts, argc, argv, false, err, err_size);
+    return parse(opts, argc, argv, false, NULL, err, err_size);
 }
 
 int run_options_parse_restore(struct run_options *opts, int argc, char **argv, char *err,
                               size_t err_size)
 {
-    return parse(opts, argc, argv, true, err, err_size);
+    if (argc < 2 || argv[1][0] == '-') /* FILE after the options, or missing */
+        return parse(opts, argc, argv, true, NULL, err, err_size);
+    /* pscivm restore FILE [options]: parse the options from a copy of argv without FILE (the
+     * caller's array is left as it is). */
+    char **av = calloc((size_t)argc, sizeof(*av));
+    if (!av)
+        return fail(err, err_size, "out of memory");
+    av[0] = argv[0];
+    for (int i = 2; i < argc; i++)
+        av[i - 1] = argv[i];
+    int rc = parse(opts, argc - 1, av, true, argv[1], err, err_size);
+    free(av);
+    return rc;
 }
 
-static int parse(struct run_options *opts, int argc, char **argv, bool restore, char *err,
-                 size_t err_size)
+static int parse(struct run_options *opts, int argc, char **argv, bool restore,
+                 const char *file, char *err, size_t err_size)
 {
     *opts = (struct run_options){
         .cpus = 1,
@@ -259,12 +271,7 @@ static int parse(struct run_options *opts, int argc, char **argv, bool restore, 
     opterr = 0;
     uint64_t v;
     int c;
-    if (restore && argc > 1 && argv[1][0] != '-') { /* pscivm restore FILE [options] */
-        opts->restore_file = argv[1];
-        argv[1] = argv[0];
-        argv++;
-        argc--;
-    }
+    opts->restore_file = file;
     while ((c = getopt_long(argc, argv, "+:h", long_options, NULL)) != -1) {
         if (restore && machine_option(c)) {
             const char *name = "?";
