@@ -231,6 +231,8 @@ static void emit_host_shutdown(struct machine *m)
     const char *reason = NULL;
     if (m->exit_status == PSCIVM_EXIT_SIGNAL)
         reason = strcmp(m->exit_reason, "host-qmp-quit") ? "host-signal" : "host-qmp-quit";
+    else if (m->exit_status == PSCIVM_EXIT_SAVED) /* snapshot-save then=quit */
+        reason = "host-qmp-quit";
     else if (m->exit_status == PSCIVM_EXIT_TIMEOUT || m->exit_status == PSCIVM_EXIT_ERROR ||
              m->exit_status == PSCIVM_EXIT_GUEST_DEAD)
         reason = m->exit_status == PSCIVM_EXIT_GUEST_DEAD ? "guest-panic" : "host-error";
