@@ -2,7 +2,8 @@
  * saved and restored into a second one has the same registers, MP states, interrupt controller,
  * counter, PSCI core (a pending CPU_ON re-issued), device state and RAM; and the refusals:
  * a register the target does not know holding a non-zero value, a PSCI version register the
- * target cannot take (kernel mode; user mode ignores KVM's), a disk that changed. */
+ * target cannot take (kernel mode; user mode ignores KVM's), a disk that changed, a vCPU in a
+ * PSCI suspend; and snapshot-save's pause/then handling with real vCPU threads. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,12 +15,15 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <json-c/json.h>
+
 #include "fake_hv.h"
 #include "machine/machine.h"
 #include "machine/snapshot.h"
 #include "snapshot/config.h"
 #include "snapshot/format.h"
 #include "util/blob.h"
+#include "vmm/exit_status.h"
 #include "vmm/memmap.h"
 
 #define RAM_SIZE (2u << 20)
@@ -285,6 +289,62 @@ static void test_machine_snapshot__changed_disk_refused(void **state)
     snapshot_config_release(&c);
 }
 
+/* snapshot-save through the control seam with real vCPU threads: the pause barrier holds them
+ * for the save; then=continue runs them again, then=stop leaves the machine paused (cont
+ * resumes the frozen counter), then=quit ends it with status 9; a failed save changes
+ * nothing. */
+static void test_machine_snapshot__control_then(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_new("user");
+    struct machine *m = &fx->m;
+    struct vm_control ctl = machine_control(m);
+    m->state = MACHINE_RUNNING;
+    m->vcpus[0].state = VCPU_PARKED;
+    m->vcpus[0].start_pending = true;
+    m->vcpus[0].start_entry = MEMMAP_RAM_BASE;
+    assert_int_equal(vcpus_start_threads(m), 0);
+    assert_true(fake_hv_wait_idle(&fx->f, 0, 5000));
+    char err[512] = "";
+    const char *path = temp_path();
+    struct json_object *out = NULL;
+    int rc = ctl.ops->snapshot_save(m, path, VM_SNAPSHOT_CONTINUE, &out, err, sizeof(err));
+    if (rc)
+        fail_msg("save: %s", err);
+    assert_non_null(out);
+    json_object_put(out);
+    assert_int_equal(ctl.ops->status(m), VM_STATUS_RUNNING);
+    assert_true(fake_hv_wait_idle(&fx->f, 0, 5000)); /* vCPU 0 runs again */
+
+    fx->f.counter = 5000;
+    out = NULL;
+    assert_int_equal(ctl.ops->snapshot_save(m, path, VM_SNAPSHOT_STOP, &out, err, sizeof(err)), 0);
+    json_object_put(out);
+    assert_int_equal(ctl.ops->status(m), VM_STATUS_PAUSED);
+    fx->f.counter = 90000; /* time passes while paused */
+    assert_int_equal(ctl.ops->cont(m, err, sizeof(err)), 0);
+    assert_int_equal(fx->f.counter, 5000);
+    assert_true(fake_hv_wait_idle(&fx->f, 0, 5000));
+
+    /* A failed save (no such directory) leaves it running and says why. */
+    out = NULL;
+    rc = ctl.ops->snapshot_save(m, "/nonexistent-dir/x.snap", VM_SNAPSHOT_QUIT, &out, err,
+                                sizeof(err));
+    assert_true(rc < 0);
+    assert_null(out);
+    assert_non_null(strstr(err, "nonexistent-dir"));
+    assert_int_equal(ctl.ops->status(m), VM_STATUS_RUNNING);
+
+    out = NULL;
+    assert_int_equal(ctl.ops->snapshot_save(m, path, VM_SNAPSHOT_QUIT, &out, err, sizeof(err)), 0);
+    json_object_put(out);
+    vcpus_join_threads(m);
+    assert_int_equal(ctl.ops->status(m), VM_STATUS_SHUTDOWN);
+    assert_int_equal(m->exit_status, PSCIVM_EXIT_SAVED);
+    fixture_free(fx);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_machine_snapshot__psci_version_not_offered),
         cmocka_unit_test(test_machine_snapshot__suspended_vcpu_refused),
         cmocka_unit_test(test_machine_snapshot__changed_disk_refused),
+        cmocka_unit_test(test_machine_snapshot__control_then),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
