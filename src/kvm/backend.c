@@ -1,6 +1,7 @@
 /* backend.c — KVM/arm64 behind the neutral hv.h operations: KVM_RUN exits translated into
  * struct vm_exit, neutral register names into KVM register ids, MP states, kicks
- * (immediate_exit; the machine adds the signal), statistics and ioeventfd doorbells. */
+ * (immediate_exit; the machine adds the signal), statistics, ioeventfd doorbells, and the
+ * snapshot operations (register lists, raw registers, vGIC blobs: vm_state.c, vgic_state.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,10 @@ static uint64_t reg_id(enum hv_reg reg)
         return KVM_REG_PC;
     if (reg == HV_REG_CNTVCT)
         return KVM_REG_ARM_TIMER_CNT;
+    if (reg == HV_REG_PSCI_VERSION)
+        return KVM_REG_ARM_PSCI_VERSION;
+    if (reg == HV_REG_CNTFRQ)
+        return 0;
     return KVM_REG_X((unsigned int)reg);
 }
 
@@ -159,12 +164,20 @@ static void hv_vcpu_clear_kick(void *hv, unsigned int i)
 static int hv_get_reg(void *hv, unsigned int i, enum hv_reg reg, uint64_t *value)
 {
     struct kvm_backend *b = hv;
+    if (reg == HV_REG_CNTFRQ) {
+        *value = kvm_counter_frequency();
+        return 0;
+    }
     return kvm_vcpu_get_reg(&b->vm, i, reg_id(reg), value);
 }
 
 static int hv_set_reg(void *hv, unsigned int i, enum hv_reg reg, uint64_t value)
 {
     struct kvm_backend *b = hv;
+    if (reg == HV_REG_CNTVCT) /* VM-wide, through the counter offset where the host has it */
+        return kvm_vm_set_counter(&b->vm, value);
+    if (reg == HV_REG_CNTFRQ)
+        return -EPERM;
     return kvm_vcpu_set_reg(&b->vm, i, reg_id(reg), value);
 }
 
@@ -237,6 +250,84 @@ static int hv_stat_read(void *hv, unsigned int i, enum hv_stat stat, uint64_t *v
     return vcpu_stat_read(st, value);
 }
 
+/* ---- snapshots (vm_state.c, vgic_state.c) ---- */
+
+static int hv_reg_list(void *hv, unsigned int i, struct hv_reg_desc **regs, unsigned int *n)
+{
+    struct kvm_backend *b = hv;
+    uint64_t *ids;
+    unsigned int nr;
+    int rc = kvm_vcpu_reg_list(&b->vm, i, &ids, &nr);
+    if (rc)
+        return rc;
+    struct hv_reg_desc *d = calloc(nr ? nr : 1, sizeof(*d));
+    if (!d) {
+        free(ids);
+        return -ENOMEM;
+    }
+    for (unsigned int k = 0; k < nr; k++)
+        d[k] = (struct hv_reg_desc){.id = ids[k], .size = kvm_reg_size(ids[k])};
+    free(ids);
+    *regs = d;
+    *n = nr;
+    return 0;
+}
+
+static int hv_reg_get_raw(void *hv, unsigned int i, uint64_t id, void *buf, uint32_t size)
+{
+    struct kvm_backend *b = hv;
+    return kvm_vcpu_get_reg_raw(&b->vm, i, id, buf, size);
+}
+
+static int hv_reg_set_raw(void *hv, unsigned int i, uint64_t id, const void *buf, uint32_t size)
+{
+    struct kvm_backend *b = hv;
+    return kvm_vcpu_set_reg_raw(&b->vm, i, id, buf, size);
+}
+
+static uint64_t hv_reg_id(void *hv, enum hv_reg reg)
+{
+    (void)hv;
+    return reg_id(reg);
+}
+
+static int hv_vcpu_complete(void *hv, unsigned int i, struct vm_exit *e)
+{
+    struct kvm_backend *b = hv;
+    bool read = e->kind == VM_EXIT_MMIO && !e->mmio.is_write;
+    int rc = kvm_vcpu_complete(&b->vm, i, e->mmio.data, read);
+    if (rc == 0)
+        e->kind = VM_EXIT_UNKNOWN; /* nothing left for the next vcpu_run to deliver */
+    return rc;
+}
+
+static int hv_io_quiesce(void *hv)
+{
+    struct kvm_backend *b = hv;
+    return b->io_ready ? ioevent_drain(&b->io) : 0;
+}
+
+static int hv_irqchip_save(void *hv, hv_blob_put_fn put, void *ctx, char *err, size_t errlen)
+{
+    struct kvm_backend *b = hv;
+    return kvm_vgic_save(&b->vm, put, ctx, err, errlen);
+}
+
+static int hv_irqchip_restore(void *hv, const struct hv_blob *blobs, unsigned int n, char *err,
+                              size_t errlen)
+{
+    struct kvm_backend *b = hv;
+    /* struct hv_blob and struct kvm_vgic_record have the same members, in the same order. */
+    struct kvm_vgic_record *recs = calloc(n ? n : 1, sizeof(*recs));
+    if (!recs)
+        return -ENOMEM;
+    for (unsigned int k = 0; k < n; k++)
+        recs[k] = (struct kvm_vgic_record){blobs[k].id, blobs[k].size, blobs[k].data};
+    int rc = kvm_vgic_restore(&b->vm, recs, n, err, errlen);
+    free(recs);
+    return rc;
+}
+
 static const struct hv_ops kvm_hv_ops = {
     .vcpu_run = hv_vcpu_run,
     .vcpu_kick = hv_vcpu_kick,
@@ -251,6 +342,14 @@ static const struct hv_ops kvm_hv_ops = {
     .irq_line = hv_irq_line,
     .notify_add = hv_notify_add,
     .stat_read = hv_stat_read,
+    .reg_list = hv_reg_list,
+    .reg_get_raw = hv_reg_get_raw,
+    .reg_set_raw = hv_reg_set_raw,
+    .reg_id = hv_reg_id,
+    .vcpu_complete = hv_vcpu_complete,
+    .io_quiesce = hv_io_quiesce,
+    .irqchip_save = hv_irqchip_save,
+    .irqchip_restore = hv_irqchip_restore,
 };
 
 struct hv kvm_backend_hv(struct kvm_backend *b)

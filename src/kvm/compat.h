@@ -47,4 +47,15 @@ struct kvm_smccc_filter {
 #define KVM_REG_ARM_PSCI_VERSION (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | (0x0014 << 16) | 0)
 #endif
 
+/* VM-wide counter offset (Linux 6.4): guest counters = host physical counter - offset. Once it
+ * is used, KVM ignores userspace writes of CNTVCT/CNTPCT (api.rst, KVM_ARM_SET_COUNTER_OFFSET). */
+#ifndef KVM_CAP_COUNTER_OFFSET
+#define KVM_CAP_COUNTER_OFFSET 227
+struct kvm_arm_counter_offset {
+    __u64 counter_offset;
+    __u64 reserved;
+};
+#define KVM_ARM_SET_COUNTER_OFFSET _IOW(KVMIO, 0xb5, struct kvm_arm_counter_offset)
+#endif
+
 #endif

@@ -4,7 +4,9 @@
  * by `enum hv_reg`, power states by `enum hv_mp_state`.
  *
  * Threads: vcpu_* operations on vCPU i are called from vCPU i's thread, except vcpu_kick (any
- * thread), get_mp_state on a paused vCPU (the pausing thread) and stat_read (any thread).
+ * thread), get_mp_state on a paused vCPU (the pausing thread) and stat_read (any thread). The
+ * snapshot operations (at the end of hv_ops) run on the thread that holds the pause, while no
+ * vCPU thread is inside vcpu_run (or before any thread exists).
  * Every operation returns 0 or a negative errno and never prints. */
 #ifndef PSCIVM_KVM_HV_H
 #define PSCIVM_KVM_HV_H
@@ -62,6 +64,8 @@ enum hv_reg {
     HV_REG_X0 = 0, /* X0..X30 = 0..30 */
     HV_REG_PC = 32,
     HV_REG_CNTVCT = 33, /* the guest's virtual counter; writing it moves the VM's offset */
+    HV_REG_PSCI_VERSION = 34, /* the in-kernel PSCI's version (firmware pseudo-register) */
+    HV_REG_CNTFRQ = 35, /* the counter's frequency in Hz (read-only) */
 };
 #define HV_REG_X(n) ((enum hv_reg)(n))
 
@@ -76,6 +80,19 @@ enum hv_stat {
     HV_STAT_HVC,      /* hypercalls the vCPU made (kernel PSCI mode observation) */
     HV_STAT_BLOCKING, /* the vCPU is blocked in the hypervisor (WFI, in-kernel standby) */
 };
+
+/* Snapshot state in the backend's own terms: a register by the backend's id and its size in
+ * bytes; an interrupt controller blob by an id the backend chose. Opaque to the machine. */
+struct hv_reg_desc {
+    uint64_t id;
+    uint32_t size;
+};
+struct hv_blob {
+    uint64_t id;
+    uint32_t size;
+    const void *data;
+};
+typedef int (*hv_blob_put_fn)(void *ctx, uint64_t id, const void *data, uint32_t size);
 
 struct hv_ops {
     /* Run vCPU i until an exit: 0 with *exit filled, -EINTR when kicked (or a signal), or
@@ -106,6 +123,28 @@ struct hv_ops {
                       void *opaque);
     /* A statistics counter of vCPU i, read without disturbing it; -ENOENT when unavailable. */
     int (*stat_read)(void *hv, unsigned int i, enum hv_stat stat, uint64_t *value);
+
+    /* ---- snapshots (optional: NULL when the backend cannot save or restore) ---- */
+    /* Every register of vCPU i the hypervisor lists: *regs (malloc'd, the caller frees) gets
+     * *n entries. */
+    int (*reg_list)(void *hv, unsigned int i, struct hv_reg_desc **regs, unsigned int *n);
+    int (*reg_get_raw)(void *hv, unsigned int i, uint64_t id, void *buf, uint32_t size);
+    int (*reg_set_raw)(void *hv, unsigned int i, uint64_t id, const void *buf, uint32_t size);
+    /* The backend id of a neutral register (0 when it has none). */
+    uint64_t (*reg_id)(void *hv, enum hv_reg reg);
+    /* Finish what the last exit left pending inside the hypervisor (an MMIO read whose value
+     * is in exit->mmio.data) without running guest code, so that the registers are complete. */
+    int (*vcpu_complete)(void *hv, unsigned int i, struct vm_exit *exit);
+    /* Optional: return once every doorbell (notify_add) signalled so far has been handled, so
+     * that with the vCPUs paused no device request is in flight. */
+    int (*io_quiesce)(void *hv);
+    /* The interrupt controller's state as blobs, in the order restore wants them; put() may
+     * fail (its error is returned). err names what failed. */
+    int (*irqchip_save)(void *hv, hv_blob_put_fn put, void *ctx, char *err, size_t errlen);
+    /* Restore it into a fresh, initialised interrupt controller (before any vCPU ran): every
+     * blob id must be one irqchip_save can produce for this machine, else -EINVAL. */
+    int (*irqchip_restore)(void *hv, const struct hv_blob *blobs, unsigned int n, char *err,
+                           size_t errlen);
 };
 
 struct hv {

@@ -6,9 +6,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvm/compat.h"
+
 #include "kvm/ioevent.h"
 
 int ioevent_init(struct ioevent_thread *t, int vm_fd)
@@ -18,7 +20,11 @@ int ioevent_init(struct ioevent_thread *t, int vm_fd)
     t->vm_fd = vm_fd;
     t->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     t->reload_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (t->stop_fd < 0 || t->reload_fd < 0) {
+    t->sync_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pthread_mutex_init(&t->sync_lock, NULL);
+    pthread_cond_init(&t->sync_cond, NULL);
+    t->sync_asked = t->sync_done = 0;
+    if (t->stop_fd < 0 || t->reload_fd < 0 || t->sync_fd < 0) {
         int e = errno;
         ioevent_release(t);
         return -e;
@@ -70,14 +76,15 @@ int ioevent_add(struct ioevent_thread *t, uint64_t addr, uint32_t data, void (*f
 static void *ioevent_main(void *arg)
 {
     struct ioevent_thread *t = arg;
-    struct pollfd p[IOEVENT_MAX + 2];
+    struct pollfd p[IOEVENT_MAX + 3];
     for (;;) {
         unsigned int nr = __atomic_load_n(&t->nr, __ATOMIC_ACQUIRE);
         for (unsigned int i = 0; i < nr; i++)
             p[i] = (struct pollfd){.fd = t->items[i].fd, .events = POLLIN};
         p[nr] = (struct pollfd){.fd = t->stop_fd, .events = POLLIN};
         p[nr + 1] = (struct pollfd){.fd = t->reload_fd, .events = POLLIN};
-        if (poll(p, nr + 2, -1) < 0) {
+        p[nr + 2] = (struct pollfd){.fd = t->sync_fd, .events = POLLIN};
+        if (poll(p, nr + 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
             return NULL; /* cannot happen with valid fds; the MMIO path still works */
@@ -87,12 +94,50 @@ static void *ioevent_main(void *arg)
         uint64_t count;
         if (p[nr + 1].revents && read(t->reload_fd, &count, sizeof(count)) < 0)
             continue;
+        /* Doorbells signalled before a drain request are ready in this same poll (eventfds
+         * are level-triggered), so acknowledging after handling them is enough. */
+        uint64_t asked = 0;
+        if (p[nr + 2].revents) {
+            pthread_mutex_lock(&t->sync_lock);
+            asked = t->sync_asked;
+            pthread_mutex_unlock(&t->sync_lock);
+            if (read(t->sync_fd, &count, sizeof(count)) < 0) {
+                /* nonblocking: a concurrent read is impossible, nothing to do */
+            }
+        }
         for (unsigned int i = 0; i < nr; i++) {
             if (p[i].revents &&
                 read(t->items[i].fd, &count, sizeof(count)) == (ssize_t)sizeof(count))
                 t->items[i].fn(t->items[i].opaque);
         }
+        if (asked) {
+            pthread_mutex_lock(&t->sync_lock);
+            t->sync_done = asked;
+            pthread_cond_broadcast(&t->sync_cond);
+            pthread_mutex_unlock(&t->sync_lock);
+        }
     }
+}
+
+int ioevent_drain(struct ioevent_thread *t)
+{
+    if (!t->running)
+        return 0;
+    pthread_mutex_lock(&t->sync_lock);
+    uint64_t want = ++t->sync_asked;
+    pthread_mutex_unlock(&t->sync_lock);
+    uint64_t one = 1;
+    if (write(t->sync_fd, &one, sizeof(one)) < 0)
+        return -errno;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5; /* the thread answers within one poll round unless it is gone */
+    int rc = 0;
+    pthread_mutex_lock(&t->sync_lock);
+    while (t->sync_done < want && rc == 0)
+        rc = pthread_cond_timedwait(&t->sync_cond, &t->sync_lock, &until);
+    pthread_mutex_unlock(&t->sync_lock);
+    return t->sync_done >= want ? 0 : -ETIMEDOUT;
 }
 
 int ioevent_start(struct ioevent_thread *t)
@@ -123,5 +168,9 @@ void ioevent_release(struct ioevent_thread *t)
         close(t->stop_fd);
     if (t->reload_fd >= 0)
         close(t->reload_fd);
-    t->stop_fd = t->reload_fd = -1;
+    if (t->sync_fd >= 0)
+        close(t->sync_fd);
+    t->stop_fd = t->reload_fd = t->sync_fd = -1;
+    pthread_cond_destroy(&t->sync_cond);
+    pthread_mutex_destroy(&t->sync_lock);
 }

@@ -17,6 +17,10 @@ struct ioevent_thread {
     int vm_fd;
     int stop_fd;                 /* eventfd that ends the thread */
     int reload_fd;               /* eventfd: an item was added while running */
+    int sync_fd;                 /* eventfd: ioevent_drain asks for an acknowledgement */
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_cond;
+    uint64_t sync_asked, sync_done;
     unsigned int nr;
     struct {
         int fd;
@@ -36,6 +40,9 @@ int ioevent_init(struct ioevent_thread *t, int vm_fd);
 int ioevent_add(struct ioevent_thread *t, uint64_t addr, uint32_t data, void (*fn)(void *opaque),
                 void *opaque);
 int ioevent_start(struct ioevent_thread *t);
+/* Return once every doorbell signalled before the call has been handled (its callback
+ * returned): with the vCPUs paused, no request is then in flight (snapshots). 0 or -errno. */
+int ioevent_drain(struct ioevent_thread *t);
 /* Stop the thread, deassign and close every eventfd. */
 void ioevent_release(struct ioevent_thread *t);
 

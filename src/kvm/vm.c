@@ -48,6 +48,7 @@ int kvm_vm_init(struct kvm_vm *vm, char *err, size_t errlen)
         kvm_vm_release(vm);
         return rc;
     }
+    vm->counter_offset_cap = kvm_vm_has_counter_offset(vm);
     vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (vm->run_size < (long)sizeof(struct kvm_run)) {
         int rc = kvm_error(err, errlen, "KVM_GET_VCPU_MMAP_SIZE");

@@ -27,6 +27,7 @@ struct kvm_vm {
     unsigned int nr_vcpus;
     struct kvm_vcpu_handle *vcpus;
     struct kvm_vcpu_init init;  /* features every vCPU is (re)initialised with */
+    bool counter_offset_cap;    /* KVM_CAP_COUNTER_OFFSET: counter set by the VM-wide offset */
 };
 
 /* Core register ids (Documentation/virt/kvm/api.rst, arm64 core registers). */
@@ -75,6 +76,46 @@ int kvm_vcpu_get_reg(struct kvm_vm *vm, unsigned int index, uint64_t id, uint64_
 int kvm_vcpu_set_reg(struct kvm_vm *vm, unsigned int index, uint64_t id, uint64_t value);
 int kvm_vcpu_get_mp_state(struct kvm_vm *vm, unsigned int index, uint32_t *state);
 int kvm_vcpu_set_mp_state(struct kvm_vm *vm, unsigned int index, uint32_t state);
+/* ---- vm_state.c: what snapshots need ---- */
+/* Size in bytes of a KVM register id (KVM_REG_SIZE). */
+uint32_t kvm_reg_size(uint64_t id);
+/* KVM_GET_REG_LIST of a vCPU: *ids (malloc'd) gets *n ids. 0 or -errno. */
+int kvm_vcpu_reg_list(struct kvm_vm *vm, unsigned int index, uint64_t **ids, unsigned int *n);
+/* KVM_GET/SET_ONE_REG of any size; -EINVAL when size is not the id's size. */
+int kvm_vcpu_get_reg_raw(struct kvm_vm *vm, unsigned int index, uint64_t id, void *buf,
+                         uint32_t size);
+int kvm_vcpu_set_reg_raw(struct kvm_vm *vm, unsigned int index, uint64_t id, const void *buf,
+                         uint32_t size);
+/* The counter frequency (CNTFRQ_EL0, the same for host and guests). */
+uint32_t kvm_counter_frequency(void);
+bool kvm_vm_has_counter_offset(struct kvm_vm *vm);
+/* Make the guest's virtual counter read `value` now, VM-wide: KVM_ARM_SET_COUNTER_OFFSET when
+ * vm->counter_offset_cap, else a write of KVM_REG_ARM_TIMER_CNT. No vCPU may be in KVM_RUN. */
+int kvm_vm_set_counter(struct kvm_vm *vm, uint64_t value);
+/* The host counter minus the guest's virtual counter, now. */
+int kvm_vm_counter_offset(struct kvm_vm *vm, uint64_t *offset);
+/* Complete a pending MMIO access (a read gets mmio_data) with immediate_exit set: KVM retires
+ * the instruction without entering the guest. No-op unless the last exit was MMIO. */
+int kvm_vcpu_complete(struct kvm_vm *vm, unsigned int index, const uint8_t mmio_data[8],
+                      bool mmio_read);
+
+/* ---- vgic_state.c: the vGICv3's state (arm-vgic-v3.rst) ---- */
+typedef int (*kvm_vgic_put_fn)(void *ctx, uint64_t id, const void *data, uint32_t size);
+/* Every distributor, redistributor and CPU interface register and the SPIs' line levels, as
+ * records (id = group << 56 | vCPU << 32 | offset-or-encoding; 4- or 8-byte values) in the
+ * order the restore writes them. */
+int kvm_vgic_save(struct kvm_vm *vm, kvm_vgic_put_fn put, void *ctx, char *err, size_t errlen);
+struct kvm_vgic_record {
+    uint64_t id;
+    uint32_t size;
+    const void *data;
+};
+/* Write them into this VM's initialised vGIC in the documented order (GICD_IIDR first, ICC_SRE
+ * and ICC_CTLR before the other CPU interface registers); an id this machine's vGIC would not
+ * produce is refused before anything is written. */
+int kvm_vgic_restore(struct kvm_vm *vm, const struct kvm_vgic_record *recs, unsigned int n,
+                     char *err, size_t errlen);
+
 /* One KVM_RUN: 0 on an exit, -EINTR when interrupted (signal / immediate_exit), else -errno
  * (no message). */
 int kvm_vcpu_run(struct kvm_vm *vm, unsigned int index);

@@ -217,7 +217,15 @@ int board_build(struct machine *m, char *err, size_t errlen)
             return rc;
         m->nr_disks_ready = i + 1;
         uint64_t base = MEMMAP_VIRTIO_BASE + (uint64_t)slot * MEMMAP_VIRTIO_STRIDE;
-        rc = add_device(m, virtio_blk_device(&m->disks[i], base), err, errlen);
+        /* Unique names: a snapshot keys each device's state by its name (DEVC). */
+        static const char *const disk_names[RUN_MAX_DISKS] = {
+            "disk0", "disk1", "disk2", "disk3", "disk4", "disk5", "disk6", "disk7", "disk8",
+            "disk9", "disk10", "disk11", "disk12", "disk13", "disk14", "disk15",
+        };
+        _Static_assert(RUN_MAX_DISKS == 16, "one name per disk slot");
+        struct device dev = virtio_blk_device(&m->disks[i], base);
+        dev.name = disk_names[i];
+        rc = add_device(m, dev, err, errlen);
         if (rc)
             return rc;
         /* QueueNotify of queue 0 without an exit when the backend offers it (the MMIO path

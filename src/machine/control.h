@@ -1,4 +1,4 @@
-/* control.h — what the outside world (the QMP server, and later snapshots) may ask of a running
+/* control.h — what the outside world (the QMP server) may ask of a running
  * machine: the control plane's seam. The machine implements these operations; src/qmp calls
  * them through `struct vm_control` without knowing the machine (unit tests pass a fake).
  *
@@ -21,6 +21,13 @@ enum vm_run_status {
     VM_STATUS_SHUTDOWN,  /* "shutdown": the guest powered off; the process is ending */
 };
 const char *vm_run_status_name(enum vm_run_status s);
+
+/* What snapshot-save does once the file is written. */
+enum vm_snapshot_then {
+    VM_SNAPSHOT_CONTINUE, /* run on (the default) */
+    VM_SNAPSHOT_STOP,     /* stay paused (event STOP) */
+    VM_SNAPSHOT_QUIT,     /* end pscivm (exit status 9, PSCIVM_EXIT_SAVED) */
+};
 
 struct vm_control_ops {
     enum vm_run_status (*status)(void *opaque);
@@ -47,6 +54,10 @@ struct vm_control_ops {
      * first"). Plugging a plugged vCPU is an error too ("already plugged"). */
     int (*cpu_plug)(void *opaque, unsigned int id, char *err, size_t errlen);
     int (*cpu_unplug)(void *opaque, unsigned int id, char *err, size_t errlen);
+    /* snapshot-save: pause, write `file` atomically (the previous file stays intact on any
+     * failure), then act on `then`. *out: {"file", "bytes", "duration-ms"}. */
+    int (*snapshot_save)(void *opaque, const char *file, enum vm_snapshot_then then,
+                         struct json_object **out, char *err, size_t errlen);
 };
 
 struct vm_control {

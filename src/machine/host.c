@@ -1,6 +1,6 @@
-/* host.c — builds a machine on this host's KVM and runs it: the one assembly order (KVM
- * requires most of it, see src/kvm/vm.c), then machine_run() (run.c), then teardown. The only
- * machine-layer file that knows the backend is KVM (arm64 builds only).
+/* host.c — builds a machine on this host's KVM, fresh or from a snapshot, and runs it: the one
+ * assembly order (KVM requires most of it, see src/kvm/vm.c), then machine_run() (run.c), then
+ * teardown. The only machine-layer file that knows the backend is KVM (arm64 builds only).
  *
  *  1. options, locks, event stream (machine_init); payload or kernel + initrd read (fail
  *     early, before touching KVM)
@@ -11,7 +11,10 @@
  *     (kernel) — all before the first KVM_RUN
  *  6. backend parts (statistics, I/O thread) and the PSCI core(s)
  *  7. devices (board.c), their doorbells, then the console
- *  8. machine_run: images into RAM on every (re)start, threads, main loop */
+ *  8. restore only (host_restore): the snapshot's state into the machine (snapshot_restore.c)
+ *  9. machine_run: images into RAM on every (re)start (not after a restore), threads, loop
+ * `pscivm run` and `pscivm restore` share all of it (host_start); a restore derives the options
+ * from the snapshot's CONF (machine_snapshot_run_options) and skips the boot images. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +25,9 @@
 #include "kvm/backend.h"
 #include "machine/host.h"
 #include "machine/machine.h"
+#include "machine/snapshot.h"
+#include "snapshot/config.h"
+#include "snapshot/format.h"
 #include "psci/psci.h"
 #include "vmm/exit_status.h"
 #include "vmm/memmap.h"
@@ -51,9 +57,14 @@ static void *map_guest_ram(uint64_t size)
 static int setup_psci_user(struct machine *m, struct kvm_backend *b, char *err, size_t errlen)
 {
     if (!m->host.has_smccc_filter) {
-        snprintf(err, errlen, "--psci-mode user: SMCCC filter not available on this host "
-                 "(needs Linux >= 6.4; host kernel %s); use --psci-mode kernel",
-                 m->host.release);
+        if (m->restore_path)
+            snprintf(err, errlen, "the snapshot was taken in PSCI user mode, which needs the "
+                     "SMCCC filter (Linux >= 6.4); host kernel %s has none: restore refused",
+                     m->host.release);
+        else
+            snprintf(err, errlen, "--psci-mode user: SMCCC filter not available on this host "
+                     "(needs Linux >= 6.4; host kernel %s); use --psci-mode kernel",
+                     m->host.release);
         return -EOPNOTSUPP;
     }
     for (unsigned int i = 0; i < PSCI_NR_FID_RANGES; i++) {
@@ -75,6 +86,13 @@ static int setup_psci_kernel(struct machine *m, struct kvm_backend *b, char *err
     if (!m->opts.psci_explicit) /* no --psci: the best this host's KVM offers, up to 1.3 */
         m->opts.psci_version = m->host.psci_max < PSCI_VERSION_1_3 ? (uint32_t)m->host.psci_max
                                                                    : PSCI_VERSION_1_3;
+    if (m->opts.psci_version > m->host.psci_max && m->restore_path) {
+        snprintf(err, errlen, "the snapshot's guest runs KVM's PSCI %s (kernel mode); this "
+                 "host's KVM offers PSCI up to %s (host kernel %s): restore refused — the guest "
+                 "would see its firmware change", psci_version_name(m->opts.psci_version),
+                 psci_version_name((uint32_t)m->host.psci_max), m->host.release);
+        return -EOPNOTSUPP;
+    }
     if (m->opts.psci_version > m->host.psci_max) {
         snprintf(err, errlen, "--psci-mode kernel: this host's KVM offers PSCI up to %s "
                  "(host kernel %s), --psci %s requested; use --psci-mode user or a lower "
@@ -95,7 +113,8 @@ static int setup_psci_kernel(struct machine *m, struct kvm_backend *b, char *err
 
 static int host_build(struct machine *m, struct kvm_backend *b, char *err, size_t errlen)
 {
-    int rc = boot_load_sources(m, err, errlen);
+    /* A restore takes the guest from the snapshot: no boot images. */
+    int rc = m->restore_path ? 0 : boot_load_sources(m, err, errlen);
     if (rc)
         return rc;
     rc = kvm_vm_init(&b->vm, err, errlen);
@@ -157,7 +176,9 @@ static int host_build(struct machine *m, struct kvm_backend *b, char *err, size_
     return rc;
 }
 
-int host_run(const struct run_options *opts)
+/* Build, optionally restore from r, run, tear down: the one path for `run` and `restore`. */
+static int host_start(const struct run_options *opts, const char *restore_path,
+                      struct snapshot_reader *r, bool paused)
 {
     struct machine *m = calloc(1, sizeof(*m));
     struct kvm_backend *b = calloc(1, sizeof(*b));
@@ -171,17 +192,26 @@ int host_run(const struct run_options *opts)
     char err[512] = "";
     int status = PSCIVM_EXIT_ERROR;
     int rc = machine_init(m, opts, err, sizeof(err));
+    m->restore_path = restore_path;
     struct utsname u;
     snprintf(m->host.release, sizeof(m->host.release), "%s",
              uname(&u) == 0 ? u.release : "unknown");
     if (!rc)
         rc = host_build(m, b, err, sizeof(err));
+    if (!rc && r) {
+        rc = machine_snapshot_restore(m, r, err, sizeof(err));
+        m->restart_paused = paused;
+        snapshot_reader_release(r); /* RAM is filled or mapped: the file is no longer read */
+    }
     if (rc) {
-        fprintf(stderr, "pscivm: %s\n", err[0] ? err : strerror(-rc));
+        fprintf(stderr, "pscivm: %s%s%s\n", restore_path ? restore_path : "",
+                restore_path ? ": " : "", err[0] ? err : strerror(-rc));
     } else {
-        fprintf(stderr, "pscivm: PSCI %s%s, %s mode (%s), host kernel %s, %u vCPU(s)%s, %llu MiB\n",
+        fprintf(stderr, "pscivm: %s PSCI %s%s, %s mode (%s), host kernel %s, %u vCPU(s)%s, "
+                "%llu MiB\n", restore_path ? "restored," : "",
                 psci_version_name(m->opts.psci_version),
-                opts->psci_explicit ? "" : " (no --psci: the highest this mode offers here)",
+                opts->psci_explicit || restore_path
+                    ? "" : " (no --psci: the highest this mode offers here)",
                 psci_mode_name(m->mode),
                 m->mode == PSCI_MODE_USER ? "pscivm answers PSCI via the SMCCC filter"
                                           : "KVM's in-kernel PSCI",
@@ -196,5 +226,43 @@ int host_run(const struct run_options *opts)
         munmap(m->mem.host, m->mem.size);
     free(b);
     free(m);
+    return status;
+}
+
+int host_run(const struct run_options *opts)
+{
+    return host_start(opts, NULL, NULL, false);
+}
+
+int host_restore(const struct run_options *side, const char *path, bool paused)
+{
+    struct snapshot_reader r;
+    struct snapshot_config c;
+    struct run_options opts;
+    char err[512] = "";
+    snapshot_config_init(&c);
+    /* Everything is checked before KVM is touched: structure and every CRC, the configuration,
+     * the disks. */
+    int rc = snapshot_reader_open_path(&r, path, NULL, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "pscivm: %s: %s\n", path, err);
+        return PSCIVM_EXIT_ERROR;
+    }
+    rc = snapshot_reader_verify_all(&r, err, sizeof(err));
+    if (!rc)
+        rc = snapshot_config_load(&r, &c, err, sizeof(err));
+    if (!rc)
+        rc = machine_snapshot_check_disks(&c, err, sizeof(err));
+    if (!rc)
+        rc = machine_snapshot_run_options(&c, side, &opts, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "pscivm: %s: %s\n", path, err);
+        snapshot_reader_release(&r);
+        snapshot_config_release(&c);
+        return PSCIVM_EXIT_ERROR;
+    }
+    int status = host_start(&opts, path, &r, paused); /* releases r */
+    machine_snapshot_run_options_release(&opts);
+    snapshot_config_release(&c);
     return status;
 }

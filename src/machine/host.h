@@ -2,10 +2,16 @@
 #ifndef PSCIVM_MACHINE_HOST_H
 #define PSCIVM_MACHINE_HOST_H
 
+#include <stdbool.h>
+
 #include "vmm/run_options.h"
 
 /* Build the machine described by opts, run it until it ends, tear it down. Returns the process
  * exit status (exit_status.h); messages have gone to stderr. */
 int host_run(const struct run_options *opts);
+/* Rebuild the machine a snapshot file describes and continue it (or leave it paused until QMP
+ * cont). `side` holds the host-side options (--qmp, --events, --console, --timeout,
+ * --on-reset, --on-suspend); everything else comes from the snapshot. Exit status as host_run. */
+int host_restore(const struct run_options *side, const char *path, bool paused);
 
 #endif

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "machine/machine.h"
+#include "machine/snapshot.h"
 #include "vmm/exit_status.h"
 #include "vmm/memmap.h"
 
@@ -128,13 +129,13 @@ static enum vm_run_status ctl_status(void *opaque)
 
 /* Guest time stands still while PAUSED: the virtual counter read at the pause is written back
  * at the resume (KVM applies it as the VM's counter offset), as QEMU does for `stop`. */
-static void counter_freeze_locked(struct machine *m)
+void machine_counter_freeze_locked(struct machine *m)
 {
     m->counter_saved = m->hv.ops->get_reg(m->hv.opaque, 0, HV_REG_CNTVCT,
                                           &m->counter_at_pause) == 0;
 }
 
-static void counter_thaw_locked(struct machine *m)
+void machine_counter_thaw_locked(struct machine *m)
 {
     if (!m->counter_saved)
         return;
@@ -153,7 +154,7 @@ static int ctl_stop(void *opaque, char *err, size_t errlen)
         rc = vcpus_pause_locked(m, PAUSE_CONTROL);
         if (rc == 0) {
             m->state = MACHINE_PAUSED;
-            counter_freeze_locked(m);
+            machine_counter_freeze_locked(m);
         }
     } else if (m->state != MACHINE_PAUSED) {
         rc = -ESHUTDOWN;
@@ -175,7 +176,7 @@ static int ctl_cont(void *opaque, char *err, size_t errlen)
     pthread_mutex_lock(&m->lock);
     bool resumed = false;
     if (m->state == MACHINE_PAUSED) {
-        counter_thaw_locked(m);
+        machine_counter_thaw_locked(m);
         m->state = MACHINE_RUNNING;
         vcpus_resume_locked(m);
         resumed = true;
@@ -388,6 +389,12 @@ static int ctl_cpu_unplug(void *opaque, unsigned int id, char *err, size_t errle
     return ctl_cpu_plug_common(opaque, id, false, err, errlen);
 }
 
+static int ctl_snapshot_save(void *opaque, const char *file, enum vm_snapshot_then then,
+                             struct json_object **out, char *err, size_t errlen)
+{
+    return machine_ctl_snapshot_save(opaque, file, then, out, err, errlen);
+}
+
 static const struct vm_control_ops machine_control_ops = {
     .status = ctl_status,
     .stop = ctl_stop,
@@ -400,6 +407,7 @@ static const struct vm_control_ops machine_control_ops = {
     .query_psci = ctl_query_psci,
     .cpu_plug = ctl_cpu_plug,
     .cpu_unplug = ctl_cpu_unplug,
+    .snapshot_save = ctl_snapshot_save,
 };
 
 struct vm_control machine_control(struct machine *m)

@@ -181,6 +181,11 @@ struct machine {
     struct vcpu_ctl *vcpus;
     unsigned int nr_vcpu_ctl;   /* control blocks initialised (release) */
     bool sync_ready;
+
+    /* Restored from a snapshot (snapshot_restore.c): the first start runs the vCPUs from the
+     * restored state instead of booting; restore_path names the file (vm_start). */
+    bool restored;
+    const char *restore_path;
 };
 
 /* ---- machine.c: lifecycle ----------------------------------------------------------------- */
@@ -195,6 +200,10 @@ int machine_check_locked(const struct machine *m, const char **why);
 /* Stop the machine (first request wins); restart: reset in-process instead. */
 void machine_request_stop_locked(struct machine *m, bool restart, int status, const char *reason);
 void machine_request_stop(struct machine *m, bool restart, int status, const char *reason);
+/* Guest time stands still while PAUSED: read the virtual counter at the pause / write it back
+ * at the resume (m->lock held). */
+void machine_counter_freeze_locked(struct machine *m);
+void machine_counter_thaw_locked(struct machine *m);
 /* Report an internal inconsistency found by machine_check: stop with an error. */
 void machine_assert_invariants_locked(struct machine *m);
 /* The control operations (control.h) of this machine. */

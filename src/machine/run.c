@@ -171,14 +171,17 @@ static int machine_reset(struct machine *m, bool first, char *err, size_t errlen
             psci_machine_reset(&m->psci);
         board_reset(m);
     }
-    int rc = boot_load_images(m, err, errlen);
-    if (rc)
-        return rc;
+    bool resume = first && m->restored; /* the snapshot set vCPUs, devices and RAM */
+    if (!resume) {
+        int rc = boot_load_images(m, err, errlen);
+        if (rc)
+            return rc;
+    }
     pthread_mutex_lock(&m->lock);
     m->stop = m->stop_restart = false;
     m->paused = 0;
     m->guest_suspended = m->wakeup_requested = false;
-    m->counter_saved = false;
+    m->counter_saved = resume && m->restart_paused; /* cont resumes the saved counter */
     if (m->restart_paused) {
         m->pause_holder = PAUSE_CONTROL; /* the vCPUs wait at their first pause point */
         m->state = MACHINE_PAUSED;
@@ -187,7 +190,11 @@ static int machine_reset(struct machine *m, bool first, char *err, size_t errlen
         m->state = MACHINE_RUNNING;
     }
     m->restart_paused = false;
-    for (unsigned int i = 0; i < m->hv.nr_vcpus; i++) {
+    for (unsigned int i = 0; resume && i < m->hv.nr_vcpus; i++) {
+        m->vcpus[i].in_pause = false;
+        m->hv.ops->vcpu_clear_kick(m->hv.opaque, i);
+    }
+    for (unsigned int i = 0; !resume && i < m->hv.nr_vcpus; i++) {
         struct vcpu_ctl *v = &m->vcpus[i];
         /* Kernel mode: every thread runs; KVM keeps secondaries STOPPED. */
         v->state = (m->mode == PSCI_MODE_KERNEL && i != 0) ? VCPU_RUNNING : VCPU_PARKED;
@@ -213,6 +220,8 @@ static void emit_vm_start(struct machine *m)
     if (m->hv.nr_vcpus != m->opts.cpus)
         field_int(f, "max_cpus", m->hv.nr_vcpus);
     field_int(f, "mem_mib", (int64_t)m->opts.mem_mib);
+    if (m->restore_path)
+        field_str(f, "restored", m->restore_path);
     machine_emit(m, "vm_start", -1, f);
 }
 
@@ -222,6 +231,8 @@ static void emit_host_shutdown(struct machine *m)
     const char *reason = NULL;
     if (m->exit_status == PSCIVM_EXIT_SIGNAL)
         reason = strcmp(m->exit_reason, "host-qmp-quit") ? "host-signal" : "host-qmp-quit";
+    else if (m->exit_status == PSCIVM_EXIT_SAVED) /* snapshot-save then=quit */
+        reason = "host-qmp-quit";
     else if (m->exit_status == PSCIVM_EXIT_TIMEOUT || m->exit_status == PSCIVM_EXIT_ERROR ||
              m->exit_status == PSCIVM_EXIT_GUEST_DEAD)
         reason = m->exit_status == PSCIVM_EXIT_GUEST_DEAD ? "guest-panic" : "host-error";
@@ -247,6 +258,17 @@ int machine_run(struct machine *m)
     }
     emit_vm_start(m);
     for (bool first = true;; first = false) {
+        if (!first && m->restored) {
+            /* The snapshot holds the running guest, not the images it booted from. */
+            fprintf(stderr, "pscivm: the guest asked for a reset; a machine restored from a "
+                    "snapshot cannot reboot (its boot images are not in the snapshot): exiting "
+                    "as --on-reset exit would\n");
+            pthread_mutex_lock(&m->lock);
+            m->stop = false;
+            machine_request_stop_locked(m, false, PSCIVM_EXIT_RESET, "reset after restore");
+            pthread_mutex_unlock(&m->lock);
+            break;
+        }
         rc = machine_reset(m, first, err, sizeof(err));
         if (rc) {
             fprintf(stderr, "pscivm: %s\n", err);

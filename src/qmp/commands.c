@@ -168,6 +168,28 @@ static int cmd_cpu_unplug(struct qmp_call *call)
                                                       sizeof(call->err)));
 }
 
+static int cmd_snapshot_save(struct qmp_call *call)
+{
+    struct json_object *v;
+    json_object_object_get_ex(call->args, "file", &v);
+    const char *file = json_object_get_string(v);
+    if (!file || !*file)
+        return fail(call, -EINVAL, "Parameter 'file' expects a file path");
+    enum vm_snapshot_then then = VM_SNAPSHOT_CONTINUE;
+    if (json_object_object_get_ex(call->args, "then", &v)) {
+        const char *t = json_object_get_string(v);
+        if (!strcmp(t, "stop"))
+            then = VM_SNAPSHOT_STOP;
+        else if (!strcmp(t, "quit"))
+            then = VM_SNAPSHOT_QUIT;
+        else if (strcmp(t, "continue"))
+            return fail(call, -EINVAL, "Parameter 'then' does not accept value '%s'", t);
+    }
+    return op_result(call, call->ctl->ops->snapshot_save(call->ctl->opaque, file, then,
+                                                         &call->ret, call->err,
+                                                         sizeof(call->err)));
+}
+
 /* ---- the table --------------------------------------------------------------------------- */
 
 static const struct qmp_arg_spec capabilities_args[] = {
@@ -176,6 +198,12 @@ static const struct qmp_arg_spec capabilities_args[] = {
 };
 static const struct qmp_arg_spec cpu_id_args[] = {
     {"id", QMP_ARG_INT, false},
+    {NULL, QMP_ARG_INT, false},
+};
+
+static const struct qmp_arg_spec snapshot_save_args[] = {
+    {"file", QMP_ARG_STRING, false},
+    {"then", QMP_ARG_STRING, true},
     {NULL, QMP_ARG_INT, false},
 };
 
@@ -204,6 +232,9 @@ const struct qmp_command qmp_commands[] = {
      "{\"id\": N}: allow PSCI CPU_ON of vCPU N"},
     {"cpu-unplug", cpu_id_args, QMP_OP_CPU_UNPLUG, cmd_cpu_unplug,
      "{\"id\": N}: refuse PSCI CPU_ON of vCPU N again (it must be off)"},
+    {"snapshot-save", snapshot_save_args, QMP_OP_SNAPSHOT_SAVE, cmd_snapshot_save,
+     "{\"file\": PATH, \"then\": \"continue|stop|quit\"}: save the VM to PATH atomically "
+     "(event snapshot_save); then run on (default), stay paused, or end pscivm (exit 9)"},
     {NULL, NULL, QMP_OP_NONE, NULL, NULL},
 };
 
@@ -243,6 +274,8 @@ bool qmp_command_available(const struct qmp_command *cmd, const struct vm_contro
         return o->cpu_plug;
     case QMP_OP_CPU_UNPLUG:
         return o->cpu_unplug;
+    case QMP_OP_SNAPSHOT_SAVE:
+        return o->snapshot_save;
     }
     return false;
 }
@@ -265,6 +298,12 @@ static int check_args(const struct qmp_command *cmd, struct qmp_call *call)
         if (a->type == QMP_ARG_INT) {
             if (!json_object_is_type(v, json_type_int))
                 return fail(call, -EINVAL, "Invalid parameter type for '%s', expected: integer",
+                            a->name);
+            continue;
+        }
+        if (a->type == QMP_ARG_STRING) {
+            if (!json_object_is_type(v, json_type_string))
+                return fail(call, -EINVAL, "Invalid parameter type for '%s', expected: string",
                             a->name);
             continue;
         }

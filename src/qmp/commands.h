@@ -34,6 +34,7 @@ struct qmp_session {
 enum qmp_arg_type {
     QMP_ARG_INT,         /* a JSON integer (int64) */
     QMP_ARG_STRING_LIST, /* a JSON array of strings */
+    QMP_ARG_STRING,      /* a JSON string */
 };
 
 struct qmp_arg_spec {
@@ -57,6 +58,7 @@ enum qmp_op {
     QMP_OP_NONE, QMP_OP_STATUS, QMP_OP_STOP, QMP_OP_CONT, QMP_OP_SYSTEM_RESET,
     QMP_OP_SYSTEM_POWERDOWN, QMP_OP_SYSTEM_WAKEUP, QMP_OP_QUIT, QMP_OP_QUERY_CPUS,
     QMP_OP_QUERY_PSCI, QMP_OP_CPU_PLUG, QMP_OP_CPU_UNPLUG,
+    QMP_OP_SNAPSHOT_SAVE,
 };
 
 struct qmp_command {

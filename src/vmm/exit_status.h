@@ -14,6 +14,7 @@ enum pscivm_exit_status {
                                    guest crashed in a way pscivm cannot resume */
     PSCIVM_EXIT_SIGNAL = 7,     /* stopped by SIGINT/SIGTERM or the console escape */
     PSCIVM_EXIT_SUSPEND = 8,    /* guest SYSTEM_SUSPEND with --on-suspend exit */
+    PSCIVM_EXIT_SAVED = 9,      /* saved to a snapshot and ended (QMP snapshot-save then=quit) */
 };
 
 #endif

@@ -20,6 +20,7 @@ static const char usage[] =
     "  ctl      control a running guest through its QMP socket (run --qmp PATH); see\n"
     "           'pscivm ctl --help'\n"
     "  info     print the host facts pscivm's PSCI modes depend on (--json for machines)\n"
+    "  restore  continue a VM saved by QMP snapshot-save; see 'pscivm restore --help'\n"
     "  run      run a guest (a bare-metal payload or a Linux kernel); see 'pscivm run --help'\n";
 
 struct command {
@@ -30,6 +31,7 @@ struct command {
 static const struct command commands[] = {
     {"ctl", cmd_ctl},
     {"info", cmd_info},
+    {"restore", cmd_restore},
     {"run", cmd_run},
 };
 

@@ -71,9 +71,20 @@ const char run_options_usage[] =
     "  0 SYSTEM_OFF   1 pscivm error   2 bad command line   3 SYSTEM_RESET/RESET2 with\n"
     "  --on-reset exit   4 SYSTEM_OFF2 (hibernate)   5 --timeout expired   6 guest dead (every vCPU\n"
     "  off, or a guest fault pscivm cannot resume)   7 stopped by SIGINT/SIGTERM (or QMP quit)\n"
-    "  8 SYSTEM_SUSPEND with --on-suspend exit\n"
+    "  8 SYSTEM_SUSPEND with --on-suspend exit   9 saved by QMP snapshot-save then=quit\n"
     "\n"
     "Unmapped MMIO reads as zero and writes are ignored (logged once per address).\n";
+
+const char restore_usage[] =
+    "usage: pscivm restore FILE [--paused] [--qmp PATH] [--events PATH|-] [--console MODE]\n"
+    "                      [--timeout S] [--on-reset restart|exit] [--on-suspend wait|deny|exit]\n"
+    "\n"
+    "Rebuild the VM saved in FILE (QMP snapshot-save) and continue it: same vCPUs and MPIDRs, RAM,\n"
+    "PSCI mode and version, devices and disks (a disk that changed since the save is refused).\n"
+    "The file is checked whole (every section's CRC) before KVM is touched. --paused: stay paused\n"
+    "until QMP cont. The other options are the host-side policies of pscivm run (see its --help);\n"
+    "the snapshot decides everything else. A restored guest cannot reboot (its boot images are\n"
+    "not in the snapshot): a guest reset ends pscivm with status 3. Exit statuses as pscivm run.\n";
 
 const char *psci_mode_name(enum psci_mode mode)
 {
@@ -147,7 +158,7 @@ static int parse_deny_list(struct run_options *opts, const char *list, char *err
 enum {
     OPT_PAYLOAD = 256, OPT_CPUS, OPT_MEM, OPT_PSCI, OPT_MODE, OPT_EVENTS, OPT_ON_RESET,
     OPT_ON_SUSPEND, OPT_TIMEOUT, OPT_CMDLINE, OPT_HELP, OPT_KERNEL, OPT_INITRD, OPT_DISK,
-    OPT_CONSOLE, OPT_DENY_CPU_ON, OPT_QMP, OPT_MAX_CPUS,
+    OPT_CONSOLE, OPT_DENY_CPU_ON, OPT_QMP, OPT_MAX_CPUS, OPT_PAUSED,
 };
 
 static const struct option long_options[] = {
@@ -169,6 +180,7 @@ static const struct option long_options[] = {
     {"deny-cpu-on", required_argument, NULL, OPT_DENY_CPU_ON},
     {"qmp", required_argument, NULL, OPT_QMP},
     {"max-cpus", required_argument, NULL, OPT_MAX_CPUS},
+    {"paused", no_argument, NULL, OPT_PAUSED},
     {NULL, 0, NULL, 0},
 };
 
@@ -204,7 +216,46 @@ static int bad_option(bool missing_arg, int argc, char **argv, char *err, size_t
     return fail(err, err_size, "unknown option '%.*s'", (int)len, arg);
 }
 
+/* Options that describe the machine: a restore takes them from the snapshot. */
+static bool machine_option(int c)
+{
+    switch (c) {
+    case OPT_PAYLOAD: case OPT_CPUS: case OPT_MEM: case OPT_PSCI: case OPT_MODE:
+    case OPT_CMDLINE: case OPT_KERNEL: case OPT_INITRD: case OPT_DISK: case OPT_DENY_CPU_ON:
+    case OPT_MAX_CPUS:
+        return true;
+    }
+    return false;
+}
+
+static int parse(struct run_options *opts, int argc, char **argv, bool restore,
+                 const char *file, char *err, size_t err_size);
+
 int run_options_parse(struct run_options *opts, int argc, char **argv, char *err, size_t err_size)
+{
+    return parse(opts, argc, argv, false, NULL, err, err_size);
+}
+
+int run_options_parse_restore(struct run_options *opts, int argc, char **argv, char *err,
+                              size_t err_size)
+{
+    if (argc < 2 || argv[1][0] == '-') /* FILE after the options, or missing */
+        return parse(opts, argc, argv, true, NULL, err, err_size);
+    /* pscivm restore FILE [options]: parse the options from a copy of argv without FILE (the
+     * caller's array is left as it is). */
+    char **av = calloc((size_t)argc, sizeof(*av));
+    if (!av)
+        return fail(err, err_size, "out of memory");
+    av[0] = argv[0];
+    for (int i = 2; i < argc; i++)
+        av[i - 1] = argv[i];
+    int rc = parse(opts, argc - 1, av, true, argv[1], err, err_size);
+    free(av);
+    return rc;
+}
+
+static int parse(struct run_options *opts, int argc, char **argv, bool restore,
+                 const char *file, char *err, size_t err_size)
 {
     *opts = (struct run_options){
         .cpus = 1,
@@ -220,8 +271,22 @@ int run_options_parse(struct run_options *opts, int argc, char **argv, char *err
     opterr = 0;
     uint64_t v;
     int c;
+    opts->restore_file = file;
     while ((c = getopt_long(argc, argv, "+:h", long_options, NULL)) != -1) {
+        if (restore && machine_option(c)) {
+            const char *name = "?";
+            for (const struct option *o = long_options; o->name; o++)
+                if (o->val == c)
+                    name = o->name;
+            return fail(err, err_size, "--%s: not a restore option (the snapshot describes the "
+                        "machine)", name);
+        }
         switch (c) {
+        case OPT_PAUSED:
+            if (!restore)
+                return fail(err, err_size, "--paused is an option of pscivm restore");
+            opts->paused = true;
+            break;
         case OPT_PAYLOAD:
             opts->payload = optarg;
             break;
@@ -339,8 +404,15 @@ int run_options_parse(struct run_options *opts, int argc, char **argv, char *err
             return bad_option(c == ':', argc, argv, err, err_size);
         }
     }
+    if (restore && !opts->restore_file && optind < argc)
+        opts->restore_file = argv[optind++];
     if (optind < argc)
         return fail(err, err_size, "unexpected argument '%s'", argv[optind]);
+    if (restore) {
+        if (!opts->restore_file || !*opts->restore_file)
+            return fail(err, err_size, "the snapshot FILE to restore is missing");
+        return 0;
+    }
     if (!opts->payload && !opts->kernel)
         return fail(err, err_size, "--payload FILE or --kernel Image is required");
     if (opts->payload && opts->kernel)

@@ -67,6 +67,10 @@ struct run_options {
     unsigned int max_cpus;     /* --max-cpus M (>= cpus; vCPUs cpus..M-1 start unplugged);
                                   after parsing always set (= cpus without the option) */
     bool help;                 /* --help given: print run_options_usage and exit 0 */
+    /* pscivm restore FILE [--paused]: only the host-side options above apply (--events,
+     * --on-reset, --on-suspend, --timeout, --console, --qmp); the snapshot gives the rest. */
+    const char *restore_file;
+    bool paused;
 };
 
 /* The text of `pscivm run --help` (options, memory map, exit statuses, events). */
@@ -74,5 +78,10 @@ extern const char run_options_usage[];
 
 /* Parse argv (argv[0] = "run"). Returns 0, or -EINVAL with a one-line reason in err. */
 int run_options_parse(struct run_options *opts, int argc, char **argv, char *err, size_t err_size);
+/* Parse `pscivm restore FILE [options]` (argv[0] = "restore"): FILE first or after the
+ * options; options that describe the machine are refused. */
+int run_options_parse_restore(struct run_options *opts, int argc, char **argv, char *err,
+                              size_t err_size);
+extern const char restore_usage[];
 
 #endif

@@ -100,6 +100,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc2 = run_options_parse(&o2, argc, argv, err, sizeof(err));
     if (rc != rc2 || (!rc && !same(&o1, &o2)))
         bad("the same argv parses the same way twice");
+    /* pscivm restore's parser on the same words: a refusal has a message, an acceptance a
+     * FILE, and argv is left as it was (the frees below would catch a rewritten slot). */
+    err[0] = 'x';
+    rc = run_options_parse_restore(&o1, argc, argv, err, sizeof(err));
+    if (rc && (!err[0] || strlen(err) >= sizeof(err)))
+        bad("restore: refused without a message");
+    if (!rc && !o1.help && (!o1.restore_file || !*o1.restore_file))
+        bad("restore: accepted without a FILE");
     for (int i = 0; i < argc; i++)
         free(argv[i]);
     return 0;

@@ -1,5 +1,7 @@
 /* fake_hv.c — the scripted hypervisor of fake_hv.h. */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -11,6 +13,7 @@ void fake_hv_init(struct fake_hv *f, unsigned int nr)
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
     f->nr = nr;
+    f->psci_version = f->psci_max = 0x10003; /* PSCI 1.3 */
     for (unsigned int i = 0; i < nr; i++) {
         f->mpidrs[i] = i;
         f->v[i].mp = i == 0 ? HV_MP_RUNNABLE : HV_MP_STOPPED;
@@ -93,6 +96,14 @@ static void f_clear_kick(void *hv, unsigned int i)
 static int f_get_reg(void *hv, unsigned int i, enum hv_reg reg, uint64_t *value)
 {
     struct fake_hv *f = hv;
+    if (reg == HV_REG_CNTFRQ) {
+        *value = FAKE_CNTFRQ;
+        return 0;
+    }
+    if (reg == HV_REG_PSCI_VERSION) {
+        *value = f->psci_version;
+        return 0;
+    }
     pthread_mutex_lock(&f->lock);
     *value = reg == HV_REG_CNTVCT ? f->counter++ : f->v[i].regs[reg];
     pthread_mutex_unlock(&f->lock);
@@ -179,6 +190,106 @@ static int f_stat(void *hv, unsigned int i, enum hv_stat stat, uint64_t *value)
     return -ENOENT;
 }
 
+/* ---- snapshots ---- */
+
+static int f_reg_list(void *hv, unsigned int i, struct hv_reg_desc **regs, unsigned int *n)
+{
+    struct fake_hv *f = hv;
+    (void)i;
+    struct hv_reg_desc *d = calloc(36, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    unsigned int k = 0;
+    for (; k < 34; k++)
+        d[k] = (struct hv_reg_desc){FAKE_REG_ID(k), 8};
+    d[k++] = (struct hv_reg_desc){FAKE_REG_PSCI, 8};
+    if (!f->hide_vec)
+        d[k++] = (struct hv_reg_desc){FAKE_REG_VEC, 16};
+    *regs = d;
+    *n = k;
+    return 0;
+}
+
+static void *reg_slot(struct fake_hv *f, unsigned int i, uint64_t id, uint32_t size)
+{
+    if (id >= FAKE_REG_ID(0) && id < FAKE_REG_ID(34) && size == 8)
+        return &f->v[i].regs[id - FAKE_REG_ID(0)];
+    if (id == FAKE_REG_VEC && size == 16 && !f->hide_vec)
+        return f->v[i].vec;
+    if (id == FAKE_REG_PSCI && size == 8)
+        return &f->psci_version;
+    return NULL;
+}
+
+static int f_reg_get_raw(void *hv, unsigned int i, uint64_t id, void *buf, uint32_t size)
+{
+    struct fake_hv *f = hv;
+    void *slot = reg_slot(f, i, id, size);
+    if (!slot)
+        return -ENOENT;
+    memcpy(buf, slot, size);
+    return 0;
+}
+
+static int f_reg_set_raw(void *hv, unsigned int i, uint64_t id, const void *buf, uint32_t size)
+{
+    struct fake_hv *f = hv;
+    void *slot = reg_slot(f, i, id, size);
+    if (!slot)
+        return -ENOENT;
+    if (id == FAKE_REG_PSCI) {
+        uint64_t v;
+        memcpy(&v, buf, 8);
+        if (v > f->psci_max)
+            return -EINVAL;
+    }
+    memcpy(slot, buf, size);
+    return 0;
+}
+
+static uint64_t f_reg_id(void *hv, enum hv_reg reg)
+{
+    (void)hv;
+    if (reg == HV_REG_PSCI_VERSION)
+        return FAKE_REG_PSCI;
+    return (unsigned int)reg < 34 ? FAKE_REG_ID(reg) : 0;
+}
+
+static int f_complete(void *hv, unsigned int i, struct vm_exit *e)
+{
+    struct fake_hv *f = hv;
+    f->v[i].completes++;
+    e->kind = VM_EXIT_UNKNOWN;
+    return 0;
+}
+
+static int f_irqchip_save(void *hv, hv_blob_put_fn put, void *ctx, char *err, size_t errlen)
+{
+    struct fake_hv *f = hv;
+    (void)err;
+    (void)errlen;
+    for (unsigned int k = 0; k < FAKE_GIC_REGS; k++) {
+        int rc = put(ctx, 0x10 + k, &f->gic[k], 4);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int f_irqchip_restore(void *hv, const struct hv_blob *b, unsigned int n, char *err,
+                             size_t errlen)
+{
+    struct fake_hv *f = hv;
+    for (unsigned int k = 0; k < n; k++)
+        if (b[k].id < 0x10 || b[k].id >= 0x10 + FAKE_GIC_REGS || b[k].size != 4) {
+            snprintf(err, errlen, "fake GIC: bad blob 0x%llx", (unsigned long long)b[k].id);
+            return -EINVAL;
+        }
+    for (unsigned int k = 0; k < n; k++)
+        memcpy(&f->gic[b[k].id - 0x10], b[k].data, 4);
+    return 0;
+}
+
 static const struct hv_ops fake_ops = {
     .vcpu_run = f_run,
     .vcpu_kick = f_kick,
@@ -192,6 +303,13 @@ static const struct hv_ops fake_ops = {
     .inject_dabt = f_dabt,
     .irq_line = f_irq,
     .stat_read = f_stat,
+    .reg_list = f_reg_list,
+    .reg_get_raw = f_reg_get_raw,
+    .reg_set_raw = f_reg_set_raw,
+    .reg_id = f_reg_id,
+    .vcpu_complete = f_complete,
+    .irqchip_save = f_irqchip_save,
+    .irqchip_restore = f_irqchip_restore,
 };
 
 struct hv fake_hv_hv(struct fake_hv *f)

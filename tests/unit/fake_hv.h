@@ -13,8 +13,19 @@
 #define FAKE_MAX_VCPUS 8
 #define FAKE_MAX_EXITS 16
 
+/* Snapshot state: registers listed as ids FAKE_REG_ID(0..33) (8 bytes, regs[]), FAKE_REG_VEC
+ * (16 bytes, vec[]) unless hide_vec, and FAKE_REG_PSCI (8 bytes, psci_version) which refuses
+ * values above psci_max. The interrupt controller is FAKE_GIC_REGS 4-byte blobs. */
+#define FAKE_REG_ID(n) (0x6030000000100000ull + (n))
+#define FAKE_REG_VEC 0x6040000000102000ull
+#define FAKE_REG_PSCI 0x6030000000140000ull
+#define FAKE_GIC_REGS 8
+#define FAKE_CNTFRQ 62500000u
+
 struct fake_vcpu {
     uint64_t regs[34];
+    uint8_t vec[16];
+    unsigned int completes;     /* vcpu_complete calls */
     enum hv_mp_state mp;
     bool kicked;
     unsigned int dabts;
@@ -34,6 +45,9 @@ struct fake_hv {
     struct fake_vcpu v[FAKE_MAX_VCPUS];
     unsigned int irq_level[128];
     uint64_t counter;           /* CNTVCT as last written/read */
+    uint64_t psci_version, psci_max;
+    bool hide_vec;              /* the target "host" does not know FAKE_REG_VEC */
+    uint32_t gic[FAKE_GIC_REGS];
 };
 
 void fake_hv_init(struct fake_hv *f, unsigned int nr);

@@ -177,6 +177,22 @@ static int f_cpu_unplug(void *o, unsigned int id, char *err, size_t len)
     return plug(o, "cpu_unplug", id, err, len);
 }
 
+static int f_snapshot_save(void *opaque, const char *file, enum vm_snapshot_then then,
+                           struct json_object **out, char *err, size_t errlen)
+{
+    struct fake_vm *vm = opaque;
+    char entry[128];
+    snprintf(entry, sizeof(entry), "snapshot_save %s %d", file, (int)then);
+    pthread_mutex_lock(&vm->lock);
+    int rc = record(vm, entry, err, errlen);
+    pthread_mutex_unlock(&vm->lock);
+    if (!rc) {
+        *out = json_object_new_object();
+        json_object_object_add(*out, "file", json_object_new_string(file));
+    }
+    return rc;
+}
+
 const struct vm_control_ops fake_vm_ops = {
     .status = f_status,
     .stop = f_stop,
@@ -189,6 +205,7 @@ const struct vm_control_ops fake_vm_ops = {
     .query_psci = f_query_psci,
     .cpu_plug = f_cpu_plug,
     .cpu_unplug = f_cpu_unplug,
+    .snapshot_save = f_snapshot_save,
 };
 
 /* ---- the server on its loop thread ------------------------------------------------------- */

@@ -204,7 +204,7 @@ static void test_qmp_commands__query_version_and_commands(void **state)
                   "{\"name\":\"cont\"},{\"name\":\"system_reset\"},"
                   "{\"name\":\"system_powerdown\"},{\"name\":\"system_wakeup\"},"
                   "{\"name\":\"quit\"},{\"name\":\"query-cpus-fast\"},{\"name\":\"query-psci\"},"
-                  "{\"name\":\"cpu-plug\"},{\"name\":\"cpu-unplug\"}]");
+                  "{\"name\":\"cpu-plug\"},{\"name\":\"cpu-unplug\"},{\"name\":\"snapshot-save\"}]");
 }
 
 /* A machine without an operation has no such command: not listed, CommandNotFound. */
@@ -336,6 +336,24 @@ static void test_qmp_commands__cpu_plug_arguments(void **state)
     json_object_put(r);
 }
 
+static void test_qmp_commands__snapshot_save_arguments(void **state)
+{
+    (void)state;
+    expect_return("{\"execute\": \"snapshot-save\", \"arguments\": {\"file\": \"/s\"}}",
+                  "{\"file\":\"\\/s\"}");
+    expect_return("{\"execute\": \"snapshot-save\", \"arguments\": {\"file\": \"/t\", "
+                  "\"then\": \"quit\"}}", "{\"file\":\"\\/t\"}");
+    assert_string_equal(log_of(), "snapshot_save /s 0;snapshot_save /t 2;");
+    expect_generic("{\"execute\": \"snapshot-save\"}", "Parameter 'file' is missing");
+    expect_generic("{\"execute\": \"snapshot-save\", \"arguments\": {\"file\": 3}}",
+                   "Invalid parameter type for 'file', expected: string");
+    expect_generic("{\"execute\": \"snapshot-save\", \"arguments\": {\"file\": \"\"}}",
+                   "Parameter 'file' expects a file path");
+    expect_generic("{\"execute\": \"snapshot-save\", \"arguments\": {\"file\": \"/s\", "
+                   "\"then\": \"later\"}}", "Parameter 'then' does not accept value 'later'");
+    assert_string_equal(log_of(), "snapshot_save /s 0;snapshot_save /t 2;");
+}
+
 static void test_qmp_commands__table(void **state)
 {
     (void)state;
@@ -344,7 +362,7 @@ static void test_qmp_commands__table(void **state)
         assert_ptr_equal(qmp_command_find(c->name), c);
         assert_non_null(c->help);
     }
-    assert_int_equal(n, 14);
+    assert_int_equal(n, 15);
     assert_null(qmp_command_find("query-cpus"));
     assert_string_equal(qmp_error_class_name(QMP_ERROR_GENERIC), "GenericError");
     assert_string_equal(qmp_error_class_name(QMP_ERROR_COMMAND_NOT_FOUND), "CommandNotFound");
@@ -356,6 +374,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_qmp_commands__greeting),
+        T(test_qmp_commands__snapshot_save_arguments),
         T(test_qmp_commands__negotiation_required),
         T(test_qmp_commands__capabilities_enable),
         T(test_qmp_commands__request_shape),

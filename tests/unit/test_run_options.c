@@ -30,6 +30,45 @@ static int parse(struct run_options *o, char *err, const char *a0, ...)
     return run_options_parse(o, argc, argv, err, 256);
 }
 
+static int parse_restore(struct run_options *o, char *err, const char *a0, ...)
+{
+    char *argv[MAX_ARGS];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, a0);
+    argv[argc++] = (char *)"restore";
+    for (const char *a = a0; a && argc < MAX_ARGS - 1; a = va_arg(ap, const char *))
+        argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    return run_options_parse_restore(o, argc, argv, err, 256);
+}
+
+static void test_run_options__restore(void **state)
+{
+    (void)state;
+    struct run_options o;
+    char err[256];
+    assert_int_equal(parse_restore(&o, err, "vm.snap", "--paused", "--qmp", "/q", "--events",
+                                   "-", "--timeout", "9", "--on-reset", "exit", NULL), 0);
+    assert_string_equal(o.restore_file, "vm.snap");
+    assert_true(o.paused);
+    assert_string_equal(o.qmp, "/q");
+    assert_int_equal(o.timeout_s, 9);
+    assert_int_equal(o.on_reset, ON_RESET_EXIT);
+    assert_int_equal(parse_restore(&o, err, "--console", "none", "b.snap", NULL), 0);
+    assert_string_equal(o.restore_file, "b.snap");
+    assert_false(o.paused);
+    assert_int_equal(parse_restore(&o, err, "--qmp", "/q", NULL), -EINVAL);
+    assert_string_equal(err, "the snapshot FILE to restore is missing");
+    assert_int_equal(parse_restore(&o, err, "a.snap", "--cpus", "2", NULL), -EINVAL);
+    assert_non_null(strstr(err, "--cpus: not a restore option"));
+    assert_int_equal(parse_restore(&o, err, "a.snap", "--disk", "x.img", NULL), -EINVAL);
+    assert_int_equal(parse_restore(&o, err, "a.snap", "b.snap", NULL), -EINVAL);
+    assert_int_equal(parse(&o, err, "--payload", "p", "--paused", NULL), -EINVAL);
+    assert_string_equal(err, "--paused is an option of pscivm restore");
+}
+
 static void test_run_options__defaults(void **state)
 {
     (void)state;
@@ -297,6 +336,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_options__defaults),
+        cmocka_unit_test(test_run_options__restore),
         cmocka_unit_test(test_run_options__all_options),
         cmocka_unit_test(test_run_options__errors),
         cmocka_unit_test(test_run_options__numbers_are_digits_only),
