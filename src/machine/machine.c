@@ -145,20 +145,25 @@ void machine_counter_thaw_locked(struct machine *m)
             break;
 }
 
+int machine_pause_locked(struct machine *m)
+{
+    if (m->state == MACHINE_PAUSED)
+        return 0;
+    if (m->state != MACHINE_RUNNING)
+        return -ESHUTDOWN;
+    int rc = vcpus_pause_locked(m, PAUSE_CONTROL);
+    if (rc == 0) {
+        m->state = MACHINE_PAUSED;
+        machine_counter_freeze_locked(m);
+    }
+    return rc;
+}
+
 static int ctl_stop(void *opaque, char *err, size_t errlen)
 {
     struct machine *m = opaque;
     pthread_mutex_lock(&m->lock);
-    int rc = 0;
-    if (m->state == MACHINE_RUNNING) {
-        rc = vcpus_pause_locked(m, PAUSE_CONTROL);
-        if (rc == 0) {
-            m->state = MACHINE_PAUSED;
-            machine_counter_freeze_locked(m);
-        }
-    } else if (m->state != MACHINE_PAUSED) {
-        rc = -ESHUTDOWN;
-    }
+    int rc = machine_pause_locked(m);
     bool emit = rc == 0 && m->state == MACHINE_PAUSED;
     pthread_mutex_unlock(&m->lock);
     if (rc) {

@@ -197,12 +197,16 @@ int machine_init_vcpus(struct machine *m, char *err, size_t errlen);
 void machine_release(struct machine *m);
 /* Check the invariants drawn above (m->lock held). 0, or -EUCLEAN with *why set. */
 int machine_check_locked(const struct machine *m, const char **why);
-/* Stop the machine (first request wins); restart: reset in-process instead. */
+/* Stop the machine (the first request wins, but an end overrides a restart still pending);
+ * restart: reset in-process instead. */
 void machine_request_stop_locked(struct machine *m, bool restart, int status, const char *reason);
 void machine_request_stop(struct machine *m, bool restart, int status, const char *reason);
 /* Guest time stands still while PAUSED: read the virtual counter at the pause / write it back
  * at the resume (m->lock held). */
 void machine_counter_freeze_locked(struct machine *m);
+/* Control pause (QMP stop, snapshot-save): RUNNING -> PAUSED with the guest counter frozen;
+ * 0 when already paused, -ESHUTDOWN when stopping. m->lock held. */
+int machine_pause_locked(struct machine *m);
 void machine_counter_thaw_locked(struct machine *m);
 /* Report an internal inconsistency found by machine_check: stop with an error. */
 void machine_assert_invariants_locked(struct machine *m);

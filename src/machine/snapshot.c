@@ -293,16 +293,7 @@ int machine_ctl_snapshot_save(struct machine *m, const char *path, enum vm_snaps
 {
     pthread_mutex_lock(&m->lock);
     bool was_running = m->state == MACHINE_RUNNING;
-    int rc = 0;
-    if (was_running) {
-        rc = vcpus_pause_locked(m, PAUSE_CONTROL);
-        if (rc == 0) {
-            m->state = MACHINE_PAUSED;
-            machine_counter_freeze_locked(m);
-        }
-    } else if (m->state != MACHINE_PAUSED) {
-        rc = -ESHUTDOWN;
-    }
+    int rc = machine_pause_locked(m);
     pthread_mutex_unlock(&m->lock);
     if (rc) {
         snprintf(err, errlen, "the machine is shutting down");
