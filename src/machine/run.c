@@ -40,7 +40,8 @@ static void on_timeout(void *opaque, int fd, uint32_t events)
     if (read(fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
         return;
     pthread_mutex_lock(&m->lock);
-    if (!m->stop) {
+    /* A pending restart does not absorb the timeout (the timerfd fires once). */
+    if (!m->stop || m->stop_restart) {
         fprintf(stderr, "pscivm: --timeout %u s expired, stopping the guest\n",
                 m->opts.timeout_s);
         machine_request_stop_locked(m, false, PSCIVM_EXIT_TIMEOUT, "timeout");
