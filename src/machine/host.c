@@ -117,6 +117,7 @@ static int host_build(struct machine *m, struct kvm_backend *b, char *err, size_
     int rc = m->restore_path ? 0 : boot_load_sources(m, err, errlen);
     if (rc)
         return rc;
+    m->boot_loaded = !m->restore_path;
     rc = kvm_vm_init(&b->vm, err, errlen);
     if (rc)
         return rc;
@@ -178,7 +179,7 @@ static int host_build(struct machine *m, struct kvm_backend *b, char *err, size_
 
 /* Build, optionally restore from r, run, tear down: the one path for `run` and `restore`. */
 static int host_start(const struct run_options *opts, const char *restore_path,
-                      struct snapshot_reader *r, bool paused)
+                      struct snapshot_reader *r, bool paused, const char *no_reboot)
 {
     struct machine *m = calloc(1, sizeof(*m));
     struct kvm_backend *b = calloc(1, sizeof(*b));
@@ -193,6 +194,8 @@ static int host_start(const struct run_options *opts, const char *restore_path,
     int status = PSCIVM_EXIT_ERROR;
     int rc = machine_init(m, opts, err, sizeof(err));
     m->restore_path = restore_path;
+    if (no_reboot)
+        snprintf(m->boot_unavailable, sizeof(m->boot_unavailable), "%s", no_reboot);
     struct utsname u;
     snprintf(m->host.release, sizeof(m->host.release), "%s",
              uname(&u) == 0 ? u.release : "unknown");
@@ -231,7 +234,7 @@ static int host_start(const struct run_options *opts, const char *restore_path,
 
 int host_run(const struct run_options *opts)
 {
-    return host_start(opts, NULL, NULL, false);
+    return host_start(opts, NULL, NULL, false, NULL);
 }
 
 int host_restore(const struct run_options *side, const char *path, bool paused)
@@ -261,7 +264,15 @@ int host_restore(const struct run_options *side, const char *path, bool paused)
         snapshot_config_release(&c);
         return PSCIVM_EXIT_ERROR;
     }
-    int status = host_start(&opts, path, &r, paused); /* releases r */
+    /* The boot files only matter if the guest reboots: a changed one does not stop the
+     * restore, it stops that reboot (said now, and again then). */
+    char no_reboot[320] = "";
+    if (machine_snapshot_check_boot(&c, no_reboot, sizeof(no_reboot))) {
+        fprintf(stderr, "pscivm: note: %s\n", no_reboot);
+        opts.payload = opts.kernel = opts.initrd = NULL;
+    }
+    int status = host_start(&opts, path, &r, paused, no_reboot[0] ? no_reboot : NULL);
+    /* host_start released r */
     machine_snapshot_run_options_release(&opts);
     snapshot_config_release(&c);
     return status;

@@ -433,7 +433,7 @@ int machine_init(struct machine *m, const struct run_options *opts, char *err, s
     m->opts = *opts;
     m->pause_holder = PAUSE_NOBODY;
     m->console_fd = STDOUT_FILENO;
-    m->signal_fd = m->timeout_fd = m->tick_fd = m->rtc_timer_fd = -1;
+    m->signal_fd = m->timeout_fd = m->tick_fd = m->rtc_timer_fd = m->suspend_save_fd = -1;
     m->wake_spi = BOARD_NO_SPI;
     bus_init(&m->bus);
     m->mem.base = MEMMAP_RAM_BASE;

@@ -74,6 +74,15 @@ enum vcpu_run_state {
     VCPU_SUSPENDED,
 };
 
+/* How a SUSPENDED vCPU resumes: a snapshot records it, and a restore wakes the vCPU that way
+ * (a wake-up is always allowed: PSCI lets a suspended core wake for any reason). */
+enum vcpu_resume {
+    VCPU_RESUME_NONE = 0,
+    VCPU_RESUME_STANDBY,   /* CPU_SUSPEND standby: the call returned SUCCESS already */
+    VCPU_RESUME_POWERDOWN, /* CPU_SUSPEND power-down: restart at entry with context */
+    VCPU_RESUME_SYSTEM,    /* SYSTEM_SUSPEND: restart at entry with context */
+};
+
 #define PAUSE_NOBODY (-1)
 #define PAUSE_CONTROL (-2)   /* the main loop (QMP stop, snapshots) */
 
@@ -95,6 +104,12 @@ struct vcpu_ctl {
     uint64_t hvc_seen;          /* HV_STAT_HVC at the last look */
     bool hvc_unchecked;         /* an HVC happened that no kick has followed up yet */
     struct vm_exit exit;        /* the last exit (MMIO read data goes back through it) */
+    /* While SUSPENDED (m->lock): how it resumes. */
+    enum vcpu_resume resume_kind;
+    uint64_t resume_entry, resume_context;
+    /* Restored from a snapshot that held it suspended: woken by the restore (vm_start then
+     * emits wakeup with source "restore"). */
+    enum vcpu_resume woken_by_restore;
 };
 
 /* Host-side facts the backend found while building (host.c fills them). */
@@ -153,6 +168,8 @@ struct machine {
     struct loop loop;
     bool loop_ready;
     int signal_fd, timeout_fd, tick_fd;
+    int suspend_save_fd;        /* timerfd: save the suspended guest (--on-suspend save=,
+                                   save-after=); -1 without those */
     struct qmp_server *qmp;
     uint64_t kmode_last_blind_ns;
 
@@ -186,6 +203,11 @@ struct machine {
      * restored state instead of booting; restore_path names the file (vm_start). */
     bool restored;
     const char *restore_path;
+    /* Boot sources opened (boot_load_sources): at build for a run; for a restore only when the
+     * guest reboots, from the files CONF names; boot_unavailable says why it cannot (a file
+     * missing or changed since the save, or not recorded) — the reboot then ends pscivm. */
+    bool boot_loaded;
+    char boot_unavailable[320];
 };
 
 /* ---- machine.c: lifecycle ----------------------------------------------------------------- */
@@ -261,6 +283,8 @@ int power_setup_cores(struct machine *m, char *err, size_t errlen);
 int power_down_and_resume(struct machine *m, struct vcpu_ctl *v, uint64_t entry,
                           uint64_t context, struct psci_machine *core, unsigned int core_vcpu,
                           struct json_object *suspend_ev);
+/* --on-suspend save=/save-after=: arm (the guest suspended) or disarm (it woke) the save. */
+void power_suspend_save_arm(struct machine *m, bool arm);
 /* --on-suspend exit: SUSPEND, SHUTDOWN (guest-suspend), stop with PSCIVM_EXIT_SUSPEND. */
 void power_suspend_exit(struct machine *m, struct vcpu_ctl *v);
 int power_set_result(struct machine *m, struct vcpu_ctl *v, uint64_t x0, const uint64_t args[4]);

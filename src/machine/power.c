@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/timerfd.h>
 
 #include <json-c/json.h>
 
@@ -85,6 +86,7 @@ int power_wait_for_wakeup(struct machine *m, struct vcpu_ctl *v, struct json_obj
     if (system) {
         machine_emit(m, "system_suspend", (int)v->index, suspend_ev);
         machine_emit_qmp(m, "SUSPEND", NULL);
+        power_suspend_save_arm(m, true);
     }
     int err = m->hv.ops->set_mp_state(m->hv.opaque, v->index, HV_MP_SUSPENDED);
     bool woken = false;
@@ -122,12 +124,27 @@ int power_wait_for_wakeup(struct machine *m, struct vcpu_ctl *v, struct json_obj
     if (!m->wakeup_requested && m->wake_spi == BOARD_NO_SPI)
         w->request_ns = 0;
     v->state = VCPU_RUNNING;
+    v->resume_kind = VCPU_RESUME_NONE;
     if (system) {
         m->guest_suspended = false;
         m->wakeup_requested = false;
     }
     pthread_mutex_unlock(&m->lock);
+    if (system)
+        power_suspend_save_arm(m, false);
     return err;
+}
+
+void power_suspend_save_arm(struct machine *m, bool arm)
+{
+    unsigned int delay_s;
+    if (m->suspend_save_fd < 0 || !policy_suspend_save(&m->opts, &delay_s))
+        return;
+    /* 1 ns: "at once" (a zero it_value would disarm the timer). */
+    struct itimerspec its = {.it_value = {.tv_sec = delay_s, .tv_nsec = delay_s ? 0 : 1}};
+    if (!arm)
+        its.it_value = (struct timespec){0, 0};
+    timerfd_settime(m->suspend_save_fd, 0, &its, NULL);
 }
 
 /* ---- system power transitions (both modes) ------------------------------------------------ */
@@ -227,6 +244,11 @@ int power_down_and_resume(struct machine *m, struct vcpu_ctl *v, uint64_t entry,
                           struct json_object *suspend_ev)
 {
     struct power_wake w;
+    pthread_mutex_lock(&m->lock);
+    v->resume_kind = suspend_ev ? VCPU_RESUME_SYSTEM : VCPU_RESUME_POWERDOWN;
+    v->resume_entry = entry;
+    v->resume_context = context;
+    pthread_mutex_unlock(&m->lock);
     int err = power_wait_for_wakeup(m, v, suspend_ev, &w);
     if (err)
         return err;
@@ -364,6 +386,9 @@ int power_handle_psci_user(struct machine *m, struct vcpu_ctl *v)
             return power_down_and_resume(m, v, a->entry, a->context, &m->psci, v->index, NULL);
         err = set_result(m, v, res.x0, call.x);
         struct power_wake w;
+        pthread_mutex_lock(&m->lock);
+        v->resume_kind = VCPU_RESUME_STANDBY;
+        pthread_mutex_unlock(&m->lock);
         if (!err)
             err = power_wait_for_wakeup(m, v, NULL, &w);
         if (!err) {

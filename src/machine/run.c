@@ -1,6 +1,6 @@
 /* run.c — the main loop of one machine: an epoll loop (util/loop.h) on the main thread serving
  * SIGINT/SIGTERM (signalfd), --timeout (timerfd), the kernel-mode observation tick (timerfd),
- * the RTC alarm (timerfd),
+ * the RTC alarm (timerfd), the save of a suspended guest (timerfd, --on-suspend save),
  * the QMP control socket and its clients, and wake-ups from vCPU threads (stop requests). Each
  * boot: reset, start the vCPU threads, serve the loop until a stop request, join; a reset
  * request restarts in-process. */
@@ -16,8 +16,10 @@
 #include <json-c/json.h>
 
 #include "machine/machine.h"
+#include "machine/snapshot.h"
 #include "qmp/server.h"
 #include "vmm/exit_status.h"
+#include "vmm/policy.h"
 
 #define KMODE_WATCH_NS (1 * 1000 * 1000)
 
@@ -75,6 +77,16 @@ static int timer_fd(clockid_t clock, const struct itimerspec *its, int flags)
     return fd;
 }
 
+/* --on-suspend save=PATH / save-after=: the guest has been suspended long enough. */
+static void on_suspend_save(void *opaque, int fd, uint32_t events)
+{
+    (void)events;
+    uint64_t n;
+    if (read(fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+        return;
+    machine_suspend_save(opaque);
+}
+
 static void on_rtc(void *opaque, int fd, uint32_t events)
 {
     (void)fd;
@@ -120,6 +132,21 @@ static int loop_setup(struct machine *m, char *err, size_t errlen)
             return -EIO;
         }
     }
+    unsigned int delay_s;
+    if (policy_suspend_save(&m->opts, &delay_s)) {
+        if (!machine_snapshot_supported(m)) {
+            snprintf(err, errlen, "--on-suspend %s: this hypervisor backend cannot save "
+                     "snapshots", m->opts.on_suspend == ON_SUSPEND_SAVE ? "save=" : "save-after=");
+            return -EOPNOTSUPP;
+        }
+        struct itimerspec off = {{0, 0}, {0, 0}};
+        m->suspend_save_fd = timer_fd(CLOCK_MONOTONIC, &off, 0);
+        if (m->suspend_save_fd < 0 ||
+            loop_add(&m->loop, m->suspend_save_fd, EPOLLIN, on_suspend_save, m)) {
+            snprintf(err, errlen, "timerfd (--on-suspend save): %s", strerror(errno));
+            return -EIO;
+        }
+    }
     if (m->rtc_timer_fd >= 0 && loop_add(&m->loop, m->rtc_timer_fd, EPOLLIN, on_rtc, m)) {
         snprintf(err, errlen, "watching the RTC timer: %s", strerror(errno));
         return -EIO;
@@ -149,8 +176,8 @@ static void loop_teardown(struct machine *m)
     if (m->loop_ready)
         loop_release(&m->loop);
     m->loop_ready = false;
-    int *fds[] = {&m->signal_fd, &m->timeout_fd, &m->tick_fd};
-    for (unsigned int i = 0; i < 3; i++) {
+    int *fds[] = {&m->signal_fd, &m->timeout_fd, &m->tick_fd, &m->suspend_save_fd};
+    for (unsigned int i = 0; i < 4; i++) {
         if (*fds[i] >= 0)
             close(*fds[i]);
         *fds[i] = -1;
@@ -224,6 +251,28 @@ static void emit_vm_start(struct machine *m)
     if (m->restore_path)
         field_str(f, "restored", m->restore_path);
     machine_emit(m, "vm_start", -1, f);
+    /* A snapshot saved while vCPUs were suspended: the restore woke them. */
+    for (unsigned int i = 0; m->restored && i < m->hv.nr_vcpus; i++) {
+        struct vcpu_ctl *v = &m->vcpus[i];
+        if (v->woken_by_restore == VCPU_RESUME_NONE)
+            continue;
+        f = fields_new();
+        field_str(f, "source", "restore");
+        machine_emit(m, "wakeup", (int)i, f);
+        if (v->woken_by_restore == VCPU_RESUME_SYSTEM) {
+            struct json_object *d = fields_new();
+            field_str(d, "source", "restore");
+            machine_emit_qmp(m, "WAKEUP", d);
+        }
+        f = NULL;
+        if (v->woken_by_restore != VCPU_RESUME_STANDBY) {
+            f = fields_new();
+            field_hex(f, "entry", v->resume_entry);
+            field_hex(f, "context", v->resume_context);
+        }
+        machine_emit(m, "cpu_resume", (int)i, f);
+        v->woken_by_restore = VCPU_RESUME_NONE;
+    }
 }
 
 /* Ends that QMP clients learn from SHUTDOWN (guest-initiated ones were sent already). */
@@ -248,7 +297,7 @@ static void emit_host_shutdown(struct machine *m)
 int machine_run(struct machine *m)
 {
     char err[320];
-    m->signal_fd = m->timeout_fd = m->tick_fd = -1;
+    m->signal_fd = m->timeout_fd = m->tick_fd = m->suspend_save_fd = -1;
     int rc = loop_setup(m, err, sizeof(err));
     if (rc == 0)
         rc = board_console_start(m, err, sizeof(err));
@@ -259,16 +308,20 @@ int machine_run(struct machine *m)
     }
     emit_vm_start(m);
     for (bool first = true;; first = false) {
-        if (!first && m->restored) {
-            /* The snapshot holds the running guest, not the images it booted from. */
-            fprintf(stderr, "pscivm: the guest asked for a reset; a machine restored from a "
-                    "snapshot cannot reboot (its boot images are not in the snapshot): exiting "
-                    "as --on-reset exit would\n");
-            pthread_mutex_lock(&m->lock);
-            m->stop = false;
-            machine_request_stop_locked(m, false, PSCIVM_EXIT_RESET, "reset after restore");
-            pthread_mutex_unlock(&m->lock);
-            break;
+        if (!first && !m->boot_loaded) {
+            /* Restored: boot from the files the snapshot names, if they are unchanged. */
+            rc = m->boot_unavailable[0] ? -ESTALE : boot_load_sources(m, err, sizeof(err));
+            if (rc) {
+                fprintf(stderr, "pscivm: the guest asked for a reset, but %s: exiting as "
+                        "--on-reset exit would\n", m->boot_unavailable[0] ? m->boot_unavailable
+                                                                        : err);
+                pthread_mutex_lock(&m->lock);
+                m->stop = false;
+                machine_request_stop_locked(m, false, PSCIVM_EXIT_RESET, "reset after restore");
+                pthread_mutex_unlock(&m->lock);
+                break;
+            }
+            m->boot_loaded = true;
         }
         rc = machine_reset(m, first, err, sizeof(err));
         if (rc) {

@@ -94,6 +94,27 @@ static int build_config(struct machine *m, struct snapshot_config *c, char *err,
     }
     if (m->opts.cmdline && !(c->cmdline = strdup(m->opts.cmdline)))
         return -ENOMEM;
+    /* The boot files, for a reboot after a restore (a restore of a restore records them again
+     * if they still match). One missing file: none recorded, the restored guest cannot
+     * reboot, which is not a reason to refuse the save. */
+    const char *files[] = {m->opts.payload, m->opts.kernel, m->opts.initrd};
+    char **paths[] = {&c->payload, &c->kernel, &c->initrd};
+    char **ids[] = {&c->payload_identity, &c->kernel_identity, &c->initrd_identity};
+    bool ok = !m->boot_unavailable[0];
+    for (unsigned int i = 0; i < 3 && ok; i++) {
+        char id[160], msg[256];
+        uint64_t size;
+        if (!files[i])
+            continue;
+        ok = machine_disk_identity(-1, files[i], id, sizeof(id), &size, msg, sizeof(msg)) == 0;
+        if (ok && (!(*paths[i] = strdup(files[i])) || !(*ids[i] = strdup(id))))
+            return -ENOMEM;
+    }
+    for (unsigned int i = 0; i < 3 && !ok; i++) {
+        free(*paths[i]);
+        free(*ids[i]);
+        *paths[i] = *ids[i] = NULL;
+    }
     return 0;
 }
 
@@ -142,19 +163,47 @@ static int save_vcpu(struct machine *m, struct snapshot_writer *w, unsigned int 
     return rc;
 }
 
-/* What a snapshot cannot hold yet: a vCPU waiting in a PSCI suspend (its continuation lives on
- * its thread's stack). */
+/* A vCPU can be saved while suspended only when how it resumes is known: it has reached its
+ * wait (power_wait_for_wakeup), not just been told to suspend. */
 static int check_saveable_locked(struct machine *m, char *err, size_t errlen)
 {
     for (unsigned int i = 0; i < m->hv.nr_vcpus; i++) {
-        if (m->vcpus[i].state == VCPU_SUSPENDED) {
-            snprintf(err, errlen, "vCPU %u is in a PSCI %s: snapshots of suspended vCPUs are "
-                     "not supported yet; wake the guest first", i,
-                     m->guest_suspended ? "SYSTEM_SUSPEND" : "CPU_SUSPEND");
-            return -EBUSY;
+        if (m->vcpus[i].state == VCPU_SUSPENDED && m->vcpus[i].resume_kind == VCPU_RESUME_NONE) {
+            snprintf(err, errlen, "vCPU %u is entering a suspend: try again", i);
+            return -EAGAIN;
         }
     }
     return 0;
+}
+
+/* SUSP: the vCPUs waiting in a suspend and how each resumes (a restore wakes them). */
+static int save_suspended(struct machine *m, struct snapshot_writer *w, char *err, size_t errlen)
+{
+    struct snapshot_suspended *s = calloc(m->hv.nr_vcpus, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    unsigned int n = 0;
+    pthread_mutex_lock(&m->lock);
+    for (unsigned int i = 0; i < m->hv.nr_vcpus; i++) {
+        const struct vcpu_ctl *v = &m->vcpus[i];
+        if (v->state != VCPU_SUSPENDED)
+            continue;
+        s[n].vcpu = i;
+        s[n].kind = v->resume_kind == VCPU_RESUME_SYSTEM ? SNAPSHOT_SUSPEND_SYSTEM
+                    : v->resume_kind == VCPU_RESUME_POWERDOWN ? SNAPSHOT_SUSPEND_POWERDOWN
+                                                              : SNAPSHOT_SUSPEND_STANDBY;
+        if (s[n].kind != SNAPSHOT_SUSPEND_STANDBY) {
+            s[n].entry = v->resume_entry;
+            s[n].context = v->resume_context;
+        }
+        n++;
+    }
+    pthread_mutex_unlock(&m->lock);
+    int rc = n ? snapshot_suspend_put(w, s, n) : 0;
+    free(s);
+    return rc;
 }
 
 static uint64_t now_ns(clockid_t clk)
@@ -215,11 +264,11 @@ static int write_all(struct machine *m, struct snapshot_writer *w, char *err, si
         if (rc)
             return rc;
     }
-    for (unsigned int i = 0; i < m->nr_devices; i++) {
+    rc = save_suspended(m, w, err, errlen);
+    for (unsigned int i = 0; !rc && i < m->nr_devices; i++)
         rc = snapshot_device_save(w, &m->devices[i], err, errlen);
-        if (rc)
-            return rc;
-    }
+    if (rc)
+        return rc;
     return snapshot_ram_save(w, m->mem.host, m->mem.size, NULL, NULL);
 }
 
@@ -340,4 +389,64 @@ int machine_ctl_snapshot_save(struct machine *m, const char *path, enum vm_snaps
     else if (!resume && was_running)
         machine_emit_qmp(m, "STOP", NULL);
     return rc;
+}
+
+int machine_suspend_save(struct machine *m)
+{
+    const char *path = m->opts.suspend_file;
+    pthread_mutex_lock(&m->lock);
+    if (m->stop || !m->guest_suspended) { /* woken meanwhile */
+        pthread_mutex_unlock(&m->lock);
+        return 0;
+    }
+    bool was_running = m->state == MACHINE_RUNNING;
+    int rc = machine_pause_locked(m);
+    bool suspended = m->guest_suspended;
+    if (!rc && !suspended && was_running) { /* it woke before the pause took hold */
+        machine_counter_thaw_locked(m);
+        m->state = MACHINE_RUNNING;
+        vcpus_resume_locked(m);
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (rc || !suspended)
+        return 0;
+
+    char err[320] = "";
+    struct machine_snapshot_info info = {0};
+    rc = machine_snapshot_write(m, path, &info, err, sizeof(err));
+    struct json_object *f = fields_new();
+    field_str(f, "file", path);
+    field_str(f, "outcome", rc ? "failed" : "saved");
+    field_str(f, "trigger", m->opts.on_suspend == ON_SUSPEND_SAVE ? "suspend" : "save-after");
+    if (rc) {
+        field_str(f, "error", err);
+    } else {
+        field_int(f, "bytes", (int64_t)info.bytes);
+        field_int(f, "duration_ms", (int64_t)info.duration_ms);
+        field_str(f, "then", "quit");
+    }
+    machine_emit(m, "snapshot_save", -1, f);
+    if (rc) {
+        /* Nothing is lost: the guest stays suspended in memory and wakes as with wait. */
+        fprintf(stderr, "pscivm: saving the suspended guest to %s failed: %s; it stays "
+                "suspended here (wake it with its wake sources or QMP system_wakeup)\n", path,
+                err);
+        pthread_mutex_lock(&m->lock);
+        if (was_running && m->state == MACHINE_PAUSED) {
+            machine_counter_thaw_locked(m);
+            m->state = MACHINE_RUNNING;
+            vcpus_resume_locked(m);
+        }
+        pthread_mutex_unlock(&m->lock);
+        return rc;
+    }
+    fprintf(stderr, "pscivm: the suspended guest was saved to %s (%llu bytes in %llu ms); "
+            "'pscivm restore %s' wakes it\n", path, (unsigned long long)info.bytes,
+            (unsigned long long)info.duration_ms, path);
+    struct json_object *q = fields_new();
+    field_bool(q, "guest", true);
+    field_str(q, "reason", "guest-suspend"); /* pscivm's: QEMU has no such end */
+    machine_emit_qmp(m, "SHUTDOWN", q);
+    machine_request_stop(m, false, PSCIVM_EXIT_SUSPENDED_TO_DISK, "suspended to disk");
+    return 0;
 }

@@ -31,10 +31,19 @@ int machine_snapshot_write(struct machine *m, const char *path,
 int machine_ctl_snapshot_save(struct machine *m, const char *path, enum vm_snapshot_then then,
                               struct json_object **out, char *err, size_t errlen);
 
+/* --on-suspend save=PATH / save-after=: the guest is (still) in SYSTEM_SUSPEND: save it to
+ * opts.suspend_file and stop with PSCIVM_EXIT_SUSPENDED_TO_DISK. Does nothing when the guest
+ * woke meanwhile; on a failed save the guest stays suspended (stderr and the snapshot_save
+ * event say why) and -errno is returned. Main thread only. */
+int machine_suspend_save(struct machine *m);
+
 /* A disk's identity as CONF records it ("size=N,mtime=S.NS,ino=I"): fstat(fd) when fd >= 0,
  * else stat(path). *size gets its size. 0 or -errno with err set. */
 int machine_disk_identity(int fd, const char *path, char *out, size_t outlen, uint64_t *size,
                           char *err, size_t errlen);
+/* Whether the guest can reboot after the restore: the boot files CONF names exist unchanged
+ * (0); otherwise -errno and err says why the guest cannot reboot. */
+int machine_snapshot_check_boot(const struct snapshot_config *c, char *err, size_t errlen);
 /* Refuse a snapshot whose disks are missing or changed since it was saved. */
 int machine_snapshot_check_disks(const struct snapshot_config *c, char *err, size_t errlen);
 

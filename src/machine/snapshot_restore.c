@@ -3,7 +3,8 @@
  * against the machine, guest RAM, then per vCPU the counter (before the timer registers, so
  * that no timer fires against a wrong counter), every register and the MP state; the counter
  * again (older hosts move it when CNTVCT is replayed), the interrupt controller, the PSCI core
- * (user mode) and the vCPU threads' states derived from it, and last the devices (which drive
+ * (user mode) and the vCPU threads' states derived from it, the wake-up of vCPUs saved while
+ * suspended (SUSP), and last the devices (which drive
  * their interrupt lines to the restored levels). Nothing runs until machine_run. */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,6 +34,36 @@ int machine_snapshot_check_disks(const struct snapshot_config *c, char *err, siz
             snprintf(err, errlen, "the snapshot's disk %u (%s) changed since it was saved "
                      "(saved: %s; now: %s): restoring would corrupt the guest's file system",
                      i, d->path, d->identity, id);
+            return -ESTALE;
+        }
+    }
+    return 0;
+}
+
+int machine_snapshot_check_boot(const struct snapshot_config *c, char *err, size_t errlen)
+{
+    if (!c->payload && !c->kernel) {
+        snprintf(err, errlen, "the snapshot does not name the files the guest booted from: "
+                 "it cannot reboot after this restore");
+        return -ENOENT;
+    }
+    const char *files[][3] = {{"payload", c->payload, c->payload_identity},
+                              {"kernel", c->kernel, c->kernel_identity},
+                              {"initrd", c->initrd, c->initrd_identity}};
+    for (unsigned int i = 0; i < 3; i++) {
+        if (!files[i][1])
+            continue;
+        char id[160], msg[256];
+        uint64_t size;
+        if (machine_disk_identity(-1, files[i][1], id, sizeof(id), &size, msg, sizeof(msg))) {
+            snprintf(err, errlen, "the guest cannot reboot after this restore: its %s %s is "
+                     "gone", files[i][0], files[i][1]);
+            return -ENOENT;
+        }
+        if (strcmp(id, files[i][2])) {
+            snprintf(err, errlen, "the guest cannot reboot after this restore: its %s %s "
+                     "changed since the save (saved: %s; now: %s)", files[i][0], files[i][1],
+                     files[i][2], id);
             return -ESTALE;
         }
     }
@@ -253,8 +284,7 @@ static int restore_psci_user(struct machine *m, struct snapshot_reader *r, char 
             v->start_entry = a.entry;
             v->start_context = a.context;
         } else if (info.state == PSCI_CPU_SUSPENDED) {
-            snprintf(err, errlen, "vCPU %u is suspended in the snapshot (not supported)", i);
-            rc = -EOPNOTSUPP;
+            v->state = VCPU_SUSPENDED; /* restore_wake_suspended() wakes it, or refuses */
         }
     }
     pthread_mutex_unlock(&m->lock);
@@ -276,6 +306,68 @@ static int restore_threads_kernel(struct machine *m, char *err, size_t errlen)
         m->vcpus[i].kmode_on = mp != HV_MP_STOPPED;
     }
     return 0;
+}
+
+/* The vCPUs the snapshot holds suspended (SUSP) are woken now, the way their suspend resumes
+ * (PSCI allows a wake-up at any time): power-down and SYSTEM_SUSPEND at entry with context,
+ * standby after its call. vm_start then reports wakeup with source "restore". */
+static int restore_wake_suspended(struct machine *m, struct snapshot_reader *r, char *err,
+                                  size_t errlen)
+{
+    struct snapshot_suspended *susp = NULL;
+    unsigned int n = 0;
+    int rc = 0;
+    const struct snapshot_section *s = snapshot_reader_find(r, SNAPSHOT_TAG_SUSPEND, 0);
+    if (s) {
+        const uint8_t *p;
+        size_t len;
+        susp = calloc(m->hv.nr_vcpus, sizeof(*susp));
+        if (!susp) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+        rc = snapshot_reader_load(r, s, &p, &len, err, errlen);
+        if (!rc)
+            rc = snapshot_suspend_parse(p, len, m->hv.nr_vcpus, susp, m->hv.nr_vcpus, &n, err,
+                                        errlen);
+    }
+    /* User mode: the PSCI core and SUSP must agree on who is suspended. */
+    for (unsigned int i = 0; !rc && m->mode == PSCI_MODE_USER && i < m->hv.nr_vcpus; i++) {
+        bool listed = false;
+        for (unsigned int k = 0; k < n; k++)
+            listed |= susp[k].vcpu == i;
+        if (listed != (m->vcpus[i].state == VCPU_SUSPENDED)) {
+            snprintf(err, errlen, "vCPU %u: the PSCI state says %s, section 'SUSP' says %s", i,
+                     listed ? "not suspended" : "suspended", listed ? "suspended" : "not");
+            rc = -EINVAL;
+        }
+    }
+    for (unsigned int k = 0; !rc && k < n; k++) {
+        const struct snapshot_suspended *e = &susp[k];
+        struct vcpu_ctl *v = &m->vcpus[e->vcpu];
+        if (e->kind != SNAPSHOT_SUSPEND_STANDBY) {
+            rc = m->hv.ops->vcpu_start_at(m->hv.opaque, e->vcpu, e->entry, e->context);
+        } else {
+            rc = m->hv.ops->set_mp_state(m->hv.opaque, e->vcpu, HV_MP_RUNNABLE);
+        }
+        if (rc) {
+            snprintf(err, errlen, "vCPU %u: waking it from its suspend: %s", e->vcpu,
+                     strerror(-rc));
+            break;
+        }
+        pthread_mutex_lock(&m->lock);
+        if (m->mode == PSCI_MODE_USER)
+            psci_cpu_woken(&m->psci, e->vcpu);
+        v->state = VCPU_RUNNING;
+        v->woken_by_restore = e->kind == SNAPSHOT_SUSPEND_SYSTEM ? VCPU_RESUME_SYSTEM
+                              : e->kind == SNAPSHOT_SUSPEND_POWERDOWN ? VCPU_RESUME_POWERDOWN
+                                                                      : VCPU_RESUME_STANDBY;
+        v->resume_entry = e->entry;
+        v->resume_context = e->context;
+        pthread_mutex_unlock(&m->lock);
+    }
+    free(susp);
+    return rc;
 }
 
 static int restore_ram(struct machine *m, struct snapshot_reader *r, char *err, size_t errlen)
@@ -340,6 +432,8 @@ int machine_snapshot_restore(struct machine *m, struct snapshot_reader *r, char 
     if (!rc)
         rc = m->mode == PSCI_MODE_USER ? restore_psci_user(m, r, err, errlen)
                                        : restore_threads_kernel(m, err, errlen);
+    if (!rc)
+        rc = restore_wake_suspended(m, r, err, errlen);
     for (unsigned int i = 0; i < m->nr_devices && !rc; i++) {
         rc = snapshot_device_restore(r, &m->devices[i], err, errlen);
         if (rc == -ENOENT)
@@ -379,6 +473,9 @@ int machine_snapshot_run_options(const struct snapshot_config *c, const struct r
     out->psci_explicit = true;
     out->mode = strcmp(c->psci_mode, "kernel") ? PSCI_MODE_USER : PSCI_MODE_KERNEL;
     out->cmdline = c->cmdline;
+    out->payload = c->payload; /* opened only if the guest reboots */
+    out->kernel = c->kernel;
+    out->initrd = c->initrd;
     if (c->nr_disks > RUN_MAX_DISKS) {
         snprintf(err, errlen, "the snapshot has %u disks; pscivm attaches at most %d",
                  c->nr_disks, RUN_MAX_DISKS);

@@ -50,6 +50,11 @@ static int check_section(struct snapshot_reader *r, const struct snapshot_sectio
         const uint8_t *state;
         size_t state_len;
         rc = snapshot_device_parse(p, len, name, &state, &state_len, err, errlen);
+    } else if (!strcmp(t, SNAPSHOT_TAG_SUSPEND)) {
+        struct snapshot_suspended susp[SNAPSHOT_MAX_SUSPENDED];
+        unsigned int n;
+        rc = snapshot_suspend_parse(p, len, conf->nr_vcpus, susp, SNAPSHOT_MAX_SUSPENDED, &n,
+                                    err, errlen);
     } else if (!strcmp(t, SNAPSHOT_TAG_PAD)) {
         for (size_t i = 0; i < len; i++)
             if (p[i])

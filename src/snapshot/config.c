@@ -4,7 +4,10 @@
  *    "psci": {"version": "1.3", "mode": "user"},
  *    "devices": [{"name": "uart", "type": "uart16550", "base": N, "size": N, "spi": 1}, ...],
  *    "disks": [{"path": "...", "size": N, "identity": "...", "read_only": false}, ...],
- *    "cmdline": "..." }   (cmdline may be absent) */
+ *    "cmdline": "...",
+ *    "boot": {"kernel": "...", "kernel_identity": "...", "initrd": "...", "initrd_identity":
+ *             "..."}  or  {"payload": "...", "payload_identity": "..."} }
+ *   (cmdline and boot may be absent; initrd too) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,10 @@ void snapshot_config_release(struct snapshot_config *c)
     }
     free(c->disks);
     free(c->cmdline);
+    char **boot[] = {&c->payload, &c->payload_identity, &c->kernel, &c->kernel_identity,
+                     &c->initrd, &c->initrd_identity};
+    for (size_t i = 0; i < sizeof(boot) / sizeof(boot[0]); i++)
+        free(*boot[i]);
     snapshot_config_init(c);
 }
 
@@ -79,6 +86,15 @@ static const char *invalid(const struct snapshot_config *c)
             return "bad disk path or identity";
     if (c->cmdline && !text_ok(c->cmdline, true))
         return "command line too long";
+    if (c->payload && c->kernel)
+        return "boot: both a payload and a kernel";
+    if (c->initrd && !c->kernel)
+        return "boot: an initrd without a kernel";
+    const char *files[][2] = {{c->payload, c->payload_identity}, {c->kernel, c->kernel_identity},
+                              {c->initrd, c->initrd_identity}};
+    for (size_t i = 0; i < 3; i++)
+        if (files[i][0] && (!text_ok(files[i][0], false) || !text_ok(files[i][1], true)))
+            return "boot: bad file path or identity";
     return "";
 }
 
@@ -130,6 +146,21 @@ int snapshot_config_put(struct snapshot_writer *w, const struct snapshot_config 
     json_object_object_add(o, "disks", a);
     if (c->cmdline)
         json_object_object_add(o, "cmdline", json_object_new_string(c->cmdline));
+    if (c->payload || c->kernel) {
+        json_object *b = json_object_new_object();
+        const char *keys[][2] = {{"payload", "payload_identity"}, {"kernel", "kernel_identity"},
+                                 {"initrd", "initrd_identity"}};
+        const char *vals[][2] = {{c->payload, c->payload_identity},
+                                 {c->kernel, c->kernel_identity},
+                                 {c->initrd, c->initrd_identity}};
+        for (size_t i = 0; i < 3; i++) {
+            if (!vals[i][0])
+                continue;
+            json_object_object_add(b, keys[i][0], json_object_new_string(vals[i][0]));
+            json_object_object_add(b, keys[i][1], json_object_new_string(vals[i][1]));
+        }
+        json_object_object_add(o, "boot", b);
+    }
     size_t len;
     const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
     int rc = text ? snapshot_writer_section(w, SNAPSHOT_TAG_CONFIG, SNAPSHOT_CONFIG_VERSION, text,
@@ -239,6 +270,23 @@ static const char *parse_obj(json_object *o, struct snapshot_config *c)
     json_object *cmd = NULL;
     if (json_object_object_get_ex(o, "cmdline", &cmd) && !get_text(o, "cmdline", &c->cmdline))
         return "bad \"cmdline\"";
+    json_object *boot = NULL;
+    if (json_object_object_get_ex(o, "boot", &boot)) {
+        if (!json_object_is_type(boot, json_type_object))
+            return "bad \"boot\"";
+        const char *keys[][2] = {{"payload", "payload_identity"}, {"kernel", "kernel_identity"},
+                                 {"initrd", "initrd_identity"}};
+        char **vals[][2] = {{&c->payload, &c->payload_identity},
+                            {&c->kernel, &c->kernel_identity},
+                            {&c->initrd, &c->initrd_identity}};
+        for (size_t i = 0; i < 3; i++) {
+            json_object *x = NULL;
+            if (!json_object_object_get_ex(boot, keys[i][0], &x))
+                continue;
+            if (!get_text(boot, keys[i][0], vals[i][0]) || !get_text(boot, keys[i][1], vals[i][1]))
+                return "bad \"boot\" file";
+        }
+    }
     return invalid(c);
 }
 

@@ -1,5 +1,5 @@
 /* config.h — the CONF section: the machine's configuration as JSON text (vCPUs and their
- * MPIDRs, RAM, PSCI, devices, disks, kernel command line), so a restore can rebuild the same
+ * MPIDRs, RAM, PSCI, devices, disks, kernel command line, boot files), so a restore can rebuild the same
  * machine and refuse a snapshot that does not fit it. Parsing validates every field. */
 #ifndef PSCIVM_SNAPSHOT_CONFIG_H
 #define PSCIVM_SNAPSHOT_CONFIG_H
@@ -39,6 +39,12 @@ struct snapshot_config {
     uint32_t nr_disks;
     struct snapshot_config_disk *disks;
     char *cmdline;                      /* may be NULL (none) */
+    /* What the guest booted from, so that it can reboot after a restore: a --payload, or a
+     * --kernel with an optional --initrd; referenced by path and identity like disks. All
+     * NULL in snapshots that do not say (the restored guest then cannot reboot). */
+    char *payload, *payload_identity;
+    char *kernel, *kernel_identity;
+    char *initrd, *initrd_identity;
 };
 
 void snapshot_config_init(struct snapshot_config *c);

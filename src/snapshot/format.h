@@ -33,6 +33,7 @@
 #define SNAPSHOT_TAG_COUNTER "CNTR"/* virtual counter and host clocks at save */
 #define SNAPSHOT_TAG_PSCI "PSCI"   /* the PSCI core's PSCISTAT image (user mode) */
 #define SNAPSHOT_TAG_DEVICE "DEVC" /* one per device: name, device_save() blob */
+#define SNAPSHOT_TAG_SUSPEND "SUSP" /* vCPUs saved while suspended: how each resumes */
 #define SNAPSHOT_TAG_RAM_INDEX "RAMI" /* guest RAM: size, encoding, extents, chunk table */
 #define SNAPSHOT_TAG_RAM_DATA "RAMD"  /* guest RAM: the saved pages' chunks */
 #define SNAPSHOT_TAG_PAD "PAD_"    /* zero bytes, so that the next payload is page-aligned */

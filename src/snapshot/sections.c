@@ -125,6 +125,62 @@ int snapshot_counter_parse(const uint8_t *p, size_t len, struct snapshot_counter
     return 0;
 }
 
+/* ---- SUSP ---- */
+
+int snapshot_suspend_put(struct snapshot_writer *w, const struct snapshot_suspended *s,
+                         unsigned int n)
+{
+    snapshot_writer_begin_sized(w, SNAPSHOT_TAG_SUSPEND, SNAPSHOT_SUSPEND_VERSION,
+                                4 + 24ull * n);
+    snapshot_writer_put_u32(w, n);
+    for (unsigned int i = 0; i < n; i++) {
+        snapshot_writer_put_u32(w, s[i].vcpu);
+        snapshot_writer_put_u32(w, s[i].kind);
+        snapshot_writer_put_u64(w, s[i].entry);
+        snapshot_writer_put_u64(w, s[i].context);
+    }
+    return snapshot_writer_end(w);
+}
+
+int snapshot_suspend_parse(const uint8_t *p, size_t len, uint32_t nr_vcpus,
+                           struct snapshot_suspended *out, unsigned int max, unsigned int *n,
+                           char *err, size_t errlen)
+{
+    struct blob_reader b;
+    uint32_t count = 0;
+    blob_reader_init(&b, p, len);
+    blob_get_u32(&b, &count);
+    if (blob_reader_error(&b) || count == 0 || count > max || len != 4 + 24ull * count)
+        return snapshot_error(err, errlen, -EINVAL, "section 'SUSP': %zu bytes for %u "
+                              "suspended vCPUs (1 to %u, 24 bytes each)", len, count, max);
+    bool system = false;
+    for (uint32_t i = 0; i < count; i++) {
+        struct snapshot_suspended *e = &out[i];
+        blob_get_u32(&b, &e->vcpu);
+        blob_get_u32(&b, &e->kind);
+        blob_get_u64(&b, &e->entry);
+        blob_get_u64(&b, &e->context);
+        if (e->kind < SNAPSHOT_SUSPEND_STANDBY || e->kind > SNAPSHOT_SUSPEND_SYSTEM)
+            return snapshot_error(err, errlen, -EINVAL, "section 'SUSP': vCPU %u: unknown "
+                                  "suspend kind %u", e->vcpu, e->kind);
+        if (nr_vcpus && e->vcpu >= nr_vcpus)
+            return snapshot_error(err, errlen, -EINVAL, "section 'SUSP': vCPU %u, the "
+                                  "configuration has %u vCPUs", e->vcpu, nr_vcpus);
+        for (uint32_t k = 0; k < i; k++)
+            if (out[k].vcpu == e->vcpu)
+                return snapshot_error(err, errlen, -EINVAL, "section 'SUSP': vCPU %u twice",
+                                      e->vcpu);
+        system |= e->kind == SNAPSHOT_SUSPEND_SYSTEM;
+    }
+    if (system && count != 1)
+        return snapshot_error(err, errlen, -EINVAL, "section 'SUSP': a SYSTEM_SUSPEND with %u "
+                              "other suspended vCPUs (every other vCPU must be off)", count - 1);
+    if (blob_reader_finish(&b))
+        return snapshot_error(err, errlen, -EINVAL, "section 'SUSP': trailing bytes");
+    *n = count;
+    return 0;
+}
+
 /* ---- records ---- */
 
 int snapshot_records_next(struct snapshot_records *it, struct snapshot_record *rec)

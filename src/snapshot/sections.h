@@ -22,6 +22,7 @@ struct psci_machine;
 #define SNAPSHOT_COUNTER_VERSION 1u
 #define SNAPSHOT_PSCI_VERSION 1u
 #define SNAPSHOT_DEVICE_VERSION 1u
+#define SNAPSHOT_SUSPEND_VERSION 1u
 #define SNAPSHOT_RAM_VERSION 1u     /* RAMI and RAMD */
 #define SNAPSHOT_PAD_VERSION 1u
 #define SNAPSHOT_END_VERSION 1u
@@ -99,6 +100,27 @@ int snapshot_device_parse(const uint8_t *p, size_t len, char name[SNAPSHOT_MAX_N
 /* device_restore() from the DEVC section named dev->name (-ENOENT when there is none). */
 int snapshot_device_restore(struct snapshot_reader *r, const struct device *dev, char *err,
                             size_t errlen);
+
+/* ---- SUSP (only when a vCPU was suspended): u32 count | count x (u32 vcpu | u32 kind |
+ *      u64 entry | u64 context). A restore wakes each of them the way `kind` says. ---- */
+enum snapshot_suspend_kind {
+    SNAPSHOT_SUSPEND_STANDBY = 1,   /* CPU_SUSPEND standby: the call already returned SUCCESS */
+    SNAPSHOT_SUSPEND_POWERDOWN = 2, /* CPU_SUSPEND power-down: resume at entry with context */
+    SNAPSHOT_SUSPEND_SYSTEM = 3,    /* SYSTEM_SUSPEND: resume at entry with context */
+};
+struct snapshot_suspended {
+    uint32_t vcpu;
+    uint32_t kind;                  /* enum snapshot_suspend_kind */
+    uint64_t entry, context;        /* zero for STANDBY */
+};
+#define SNAPSHOT_MAX_SUSPENDED 512u
+int snapshot_suspend_put(struct snapshot_writer *w, const struct snapshot_suspended *s,
+                         unsigned int n);
+/* Parse into out[max]: count 1..max, kinds known, vCPUs < nr_vcpus (when non-zero) and
+ * distinct, a SYSTEM entry alone (SYSTEM_SUSPEND needs every other vCPU off). */
+int snapshot_suspend_parse(const uint8_t *p, size_t len, uint32_t nr_vcpus,
+                           struct snapshot_suspended *out, unsigned int max, unsigned int *n,
+                           char *err, size_t errlen);
 
 /* Names: 1..64 of [A-Za-z0-9._-]. */
 bool snapshot_name_valid(const char *name, size_t len);

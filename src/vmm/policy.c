@@ -25,3 +25,16 @@ enum suspend_decision policy_system_suspend(const struct run_options *opts, bool
         return SUSPEND_DENY;
     return opts->on_suspend == ON_SUSPEND_EXIT ? SUSPEND_EXIT : SUSPEND_WAIT;
 }
+
+bool policy_suspend_save(const struct run_options *opts, unsigned int *delay_s)
+{
+    *delay_s = 0;
+    if (!opts->suspend_file)
+        return false;
+    if (opts->on_suspend == ON_SUSPEND_SAVE)
+        return true;
+    if (opts->on_suspend != ON_SUSPEND_WAIT)
+        return false;
+    *delay_s = opts->save_after_s;
+    return true;
+}

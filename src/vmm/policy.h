@@ -8,7 +8,10 @@
  *   SYSTEM_SUSPEND             -> wait for a wake source and resume at entry (--on-suspend
  *                                 wait, default), deny (--on-suspend deny), or end pscivm with
  *                                 PSCIVM_EXIT_SUSPEND (8) (--on-suspend exit); always denied
- *                                 while another vCPU is not off (PSCI's precondition)
+ *                                 while another vCPU is not off (PSCI's precondition).
+ *                                 --on-suspend save=PATH and wait,save-after=S,file=PATH wait
+ *                                 too, and save the suspended VM (at once, or after S seconds):
+ *                                 policy_suspend_save() says when
  */
 #ifndef PSCIVM_POLICY_H
 #define PSCIVM_POLICY_H
@@ -41,5 +44,9 @@ enum suspend_decision {
 
 /* others_off: every vCPU but the caller is off. */
 enum suspend_decision policy_system_suspend(const struct run_options *opts, bool others_off);
+
+/* Whether a guest that suspended (and waits) is to be saved to opts->suspend_file, and after
+ * how many seconds (*delay_s; 0: at once). */
+bool policy_suspend_save(const struct run_options *opts, unsigned int *delay_s);
 
 #endif

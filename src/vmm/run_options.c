@@ -45,10 +45,15 @@ const char run_options_usage[] =
     "                          kernel: KVM's in-kernel PSCI pinned to VERSION\n"
     "  --events PATH|-         write one JSON object per line for every power transition\n"
     "  --on-reset restart|exit SYSTEM_RESET/RESET2: restart in-process (default) or exit 3\n"
-    "  --on-suspend wait|deny|exit\n"
+    "  --on-suspend wait|deny|exit|save=PATH\n"
     "                          SYSTEM_SUSPEND: sleep until a wake source (an enabled interrupt:\n"
     "                          RTC alarm, console input, power key; QMP system_wakeup) and resume\n"
-    "                          at the entry point (default); answer DENIED; or end pscivm (exit 8)\n"
+    "                          at the entry point (default); answer DENIED; end pscivm (exit 8);\n"
+    "                          or save the suspended VM to PATH and end pscivm (exit 11):\n"
+    "                          `pscivm restore PATH` wakes it (wake source restore)\n"
+    "  --on-suspend wait,save-after=SECONDS,file=PATH\n"
+    "                          sleep as wait; a guest still suspended after SECONDS is saved to\n"
+    "                          PATH and pscivm ends (exit 11), freeing the host's memory\n"
     "  --deny-cpu-on LIST      refuse PSCI CPU_ON of these vCPUs (comma-separated indexes, not 0,\n"
     "                          e.g. 1,3): the guest sees DENIED (PSCI >= 1.2) or INTERNAL_FAILURE\n"
     "                          (< 1.2) and the vCPU stays off; needs user mode\n"
@@ -72,12 +77,13 @@ const char run_options_usage[] =
     "  --on-reset exit   4 SYSTEM_OFF2 (hibernate)   5 --timeout expired   6 guest dead (every vCPU\n"
     "  off, or a guest fault pscivm cannot resume)   7 stopped by SIGINT/SIGTERM (or QMP quit)\n"
     "  8 SYSTEM_SUSPEND with --on-suspend exit   9 saved by QMP snapshot-save then=quit\n"
+    "  11 suspended to disk: SYSTEM_SUSPEND saved by --on-suspend save=PATH or save-after\n"
     "\n"
     "Unmapped MMIO reads as zero and writes are ignored (logged once per address).\n";
 
 const char restore_usage[] =
     "usage: pscivm restore FILE [--paused] [--qmp PATH] [--events PATH|-] [--console MODE]\n"
-    "                      [--timeout S] [--on-reset restart|exit] [--on-suspend wait|deny|exit]\n"
+    "                      [--timeout S] [--on-reset restart|exit] [--on-suspend POLICY]\n"
     "\n"
     "Rebuild the VM saved in FILE (QMP snapshot-save) and continue it: same vCPUs and MPIDRs, RAM,\n"
     "PSCI mode and version, devices and disks (a disk that changed since the save is refused).\n"
@@ -254,6 +260,69 @@ int run_options_parse_restore(struct run_options *opts, int argc, char **argv, c
     return rc;
 }
 
+/* --on-suspend wait|deny|exit|save=PATH, or wait,save-after=SECONDS,file=PATH (file= takes the
+ * rest of the value, so a path may hold commas). */
+static int parse_on_suspend(struct run_options *o, const char *arg, char *err, size_t err_size)
+{
+    o->suspend_file = NULL;
+    o->save_after_s = 0;
+    if (!strncmp(arg, "save=", 5)) {
+        if (!arg[5])
+            return fail(err, err_size, "--on-suspend save=PATH: empty path");
+        o->on_suspend = ON_SUSPEND_SAVE;
+        o->suspend_file = arg + 5;
+        return 0;
+    }
+    size_t n = strcspn(arg, ",");
+    if (n == 4 && !strncmp(arg, "wait", 4))
+        o->on_suspend = ON_SUSPEND_WAIT;
+    else if (n == 4 && !strncmp(arg, "deny", 4))
+        o->on_suspend = ON_SUSPEND_DENY;
+    else if (n == 4 && !strncmp(arg, "exit", 4))
+        o->on_suspend = ON_SUSPEND_EXIT;
+    else
+        return fail(err, err_size, "--on-suspend: '%.*s' is not wait, deny, exit or save=PATH",
+                    (int)n, arg);
+    if (!arg[n])
+        return 0;
+    if (o->on_suspend != ON_SUSPEND_WAIT)
+        return fail(err, err_size, "--on-suspend: only wait takes options (%s)", arg);
+    bool have_after = false;
+    for (const char *p = arg + n + 1;;) {
+        if (!strncmp(p, "file=", 5)) {
+            if (!p[5])
+                return fail(err, err_size, "--on-suspend: file=: empty path");
+            o->suspend_file = p + 5;
+            break;
+        }
+        size_t k = strcspn(p, ",");
+        if (k > 11 && !strncmp(p, "save-after=", 11)) {
+            char num[16];
+            uint64_t v;
+            if (k - 11 >= sizeof(num))
+                return fail(err, err_size, "--on-suspend: save-after=%.*s is not a number of "
+                            "seconds from 0 to 604800", (int)(k - 11), p + 11);
+            memcpy(num, p + 11, k - 11);
+            num[k - 11] = '\0';
+            if (parse_uint(num, 0, 7 * 24 * 3600, &v))
+                return fail(err, err_size, "--on-suspend: save-after=%s is not a number of "
+                            "seconds from 0 to 604800", num);
+            o->save_after_s = (unsigned int)v;
+            have_after = true;
+        } else {
+            return fail(err, err_size, "--on-suspend wait: unknown option '%.*s' (save-after="
+                        "SECONDS, file=PATH)", (int)k, p);
+        }
+        if (!p[k])
+            break;
+        p += k + 1;
+    }
+    if (!have_after || !o->suspend_file)
+        return fail(err, err_size, "--on-suspend wait,...: save-after=SECONDS and file=PATH go "
+                    "together (wait,save-after=SECONDS,file=PATH)");
+    return 0;
+}
+
 static int parse(struct run_options *opts, int argc, char **argv, bool restore,
                  const char *file, char *err, size_t err_size)
 {
@@ -332,15 +401,8 @@ static int parse(struct run_options *opts, int argc, char **argv, bool restore,
                 return fail(err, err_size, "--on-reset: '%s' is not restart or exit", optarg);
             break;
         case OPT_ON_SUSPEND:
-            if (!strcmp(optarg, "wait"))
-                opts->on_suspend = ON_SUSPEND_WAIT;
-            else if (!strcmp(optarg, "deny"))
-                opts->on_suspend = ON_SUSPEND_DENY;
-            else if (!strcmp(optarg, "exit"))
-                opts->on_suspend = ON_SUSPEND_EXIT;
-            else
-                return fail(err, err_size, "--on-suspend: '%s' is not wait, deny or exit",
-                            optarg);
+            if (parse_on_suspend(opts, optarg, err, err_size))
+                return -EINVAL;
             break;
         case OPT_TIMEOUT:
             if (parse_uint(optarg, 1, 7 * 24 * 3600, &v))

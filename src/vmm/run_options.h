@@ -26,6 +26,8 @@ enum on_suspend {
     ON_SUSPEND_WAIT = 0, /* SYSTEM_SUSPEND: block until an interrupt, resume at entry/context */
     ON_SUSPEND_DENY,     /* refuse every SYSTEM_SUSPEND with DENIED */
     ON_SUSPEND_EXIT,     /* accept it and end pscivm with PSCIVM_EXIT_SUSPEND */
+    ON_SUSPEND_SAVE,     /* accept it, save the VM to suspend_file, end pscivm with
+                            PSCIVM_EXIT_SUSPENDED_TO_DISK (`pscivm restore` wakes it) */
 };
 
 enum console_mode {
@@ -50,7 +52,11 @@ struct run_options {
     enum psci_mode mode;       /* --psci-mode */
     const char *events;        /* --events PATH|- (NULL: none) */
     enum on_reset on_reset;    /* --on-reset restart|exit */
-    enum on_suspend on_suspend;/* --on-suspend wait|deny|exit */
+    enum on_suspend on_suspend;/* --on-suspend wait|deny|exit|save=PATH */
+    /* --on-suspend save=PATH, or wait,save-after=SECONDS,file=PATH: where the suspended VM is
+     * saved, and (wait) after how long a suspend (0: at once, with save=) */
+    const char *suspend_file;
+    unsigned int save_after_s;
     unsigned int timeout_s;    /* --timeout SECONDS (0: none) */
     const char *cmdline;       /* --cmdline STR -> /chosen/bootargs */
     const char *kernel;        /* --kernel Image: arm64 Linux Image (or gzip / EFI zboot) */

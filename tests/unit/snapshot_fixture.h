@@ -97,7 +97,9 @@ static inline void sf_config(struct snapshot_config *c)
                                   .ram_base = SF_RAM_BASE, .ram_size = SF_RAM_SIZE,
                                   .psci_version = PSCI_VERSION_1_3, .psci_mode = "user",
                                   .nr_devices = 2, .devices = devs, .nr_disks = 1,
-                                  .disks = disks, .cmdline = "console=ttyS0 quiet"};
+                                  .disks = disks, .cmdline = "console=ttyS0 quiet",
+                                  .kernel = "/boot/Image", .kernel_identity = "size=1,mtime=2.3,ino=4",
+                                  .initrd = "/boot/initrd", .initrd_identity = "size=5,mtime=6.7,ino=8"};
 }
 
 static inline struct snapshot_header sf_header(void)

@@ -2,8 +2,8 @@
  * saved and restored into a second one has the same registers, MP states, interrupt controller,
  * counter, PSCI core (a pending CPU_ON re-issued), device state and RAM; and the refusals:
  * a register the target does not know holding a non-zero value, a PSCI version register the
- * target cannot take (kernel mode; user mode ignores KVM's), a disk that changed, a vCPU in a
- * PSCI suspend; and snapshot-save's pause/then handling with real vCPU threads. */
+ * target cannot take (kernel mode; user mode ignores KVM's), a disk that changed; vCPUs saved in
+ * a PSCI suspend woken by the restore, and --on-suspend save's save-and-stop; and snapshot-save's pause/then handling with real vCPU threads. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -245,7 +245,27 @@ static void test_machine_snapshot__psci_version_not_offered(void **state)
     unlink(path);
 }
 
-static void test_machine_snapshot__suspended_vcpu_refused(void **state)
+/* vCPU 0 in SYSTEM_SUSPEND as power.c leaves it while it waits (vCPU 1 off). */
+static void enter_system_suspend(struct fixture *fx, uint64_t entry, uint64_t context)
+{
+    struct machine *m = &fx->m;
+    struct psci_call call = {.vcpu = 0, .x = {0xC400000E, entry, context}};
+    struct psci_result res;
+    assert_int_equal(psci_machine_call(&m->psci, &call, &res), 0);
+    assert_int_equal(res.action.kind, PSCI_ACT_SYSTEM_SUSPEND);
+    m->vcpus[0].state = VCPU_SUSPENDED;
+    m->vcpus[0].resume_kind = VCPU_RESUME_SYSTEM;
+    m->vcpus[0].resume_entry = entry;
+    m->vcpus[0].resume_context = context;
+    m->guest_suspended = true;
+    m->suspended_vcpu = 0;
+    fx->f.v[0].mp = HV_MP_SUSPENDED;
+}
+
+/* A vCPU caught between its suspend call and its wait cannot be saved yet; one that waits in
+ * SYSTEM_SUSPEND is saved (SUSP) and the restore wakes it at its entry point, the PSCI core
+ * agreeing, with vm_start's wakeup source "restore". */
+static void test_machine_snapshot__suspended_vcpu(void **state)
 {
     (void)state;
     struct fixture *a = fixture_new("user");
@@ -253,10 +273,96 @@ static void test_machine_snapshot__suspended_vcpu_refused(void **state)
     char err[512] = "";
     const char *path = temp_path();
     unlink(path);
-    assert_int_equal(machine_snapshot_write(&a->m, path, NULL, err, sizeof(err)), -EBUSY);
+    assert_int_equal(machine_snapshot_write(&a->m, path, NULL, err, sizeof(err)), -EAGAIN);
     assert_non_null(strstr(err, "suspend"));
     assert_int_equal(access(path, F_OK), -1); /* nothing written */
+    a->m.vcpus[0].state = VCPU_RUNNING;
+
+    enter_system_suspend(a, MEMMAP_RAM_BASE + 0x2000, 0x1234);
+    int rc = machine_snapshot_write(&a->m, path, NULL, err, sizeof(err));
+    if (rc)
+        fail_msg("save: %s", err);
+    struct fixture *b = fixture_new("user");
+    rc = restore_into(b, path, err, sizeof(err));
+    if (rc)
+        fail_msg("restore: %s", err);
+    assert_int_equal(b->f.v[0].starts, 1);
+    assert_int_equal(b->f.v[0].start_entry, MEMMAP_RAM_BASE + 0x2000);
+    assert_int_equal(b->f.v[0].start_x0, 0x1234);
+    assert_int_equal(b->f.v[0].mp, HV_MP_RUNNABLE);
+    assert_int_equal(b->m.vcpus[0].state, VCPU_RUNNING);
+    assert_int_equal(b->m.vcpus[0].woken_by_restore, VCPU_RESUME_SYSTEM);
+    assert_int_equal(b->m.vcpus[1].state, VCPU_PARKED);
+    struct psci_vcpu_info info;
+    assert_int_equal(psci_vcpu_get_info(&b->m.psci, 0, &info), 0);
+    assert_int_equal(info.state, PSCI_CPU_ON);
+    const char *why = NULL;
+    assert_int_equal(machine_check_locked(&b->m, &why), 0);
+    fixture_free(b);
+
+    /* Kernel mode (no PSCI core state in the file): the same wake-up. */
     fixture_free(a);
+    a = fixture_new("kernel");
+    a->m.vcpus[0].state = VCPU_SUSPENDED;
+    a->m.vcpus[0].resume_kind = VCPU_RESUME_SYSTEM;
+    a->m.vcpus[0].resume_entry = MEMMAP_RAM_BASE + 0x3000;
+    a->m.vcpus[0].resume_context = 7;
+    a->f.v[0].mp = HV_MP_SUSPENDED;
+    a->f.v[1].mp = HV_MP_STOPPED;
+    assert_int_equal(machine_snapshot_write(&a->m, path, NULL, err, sizeof(err)), 0);
+    b = fixture_new("kernel");
+    rc = restore_into(b, path, err, sizeof(err));
+    if (rc)
+        fail_msg("restore: %s", err);
+    assert_int_equal(b->f.v[0].start_entry, MEMMAP_RAM_BASE + 0x3000);
+    assert_int_equal(b->f.v[0].start_x0, 7);
+    assert_int_equal(b->f.v[0].mp, HV_MP_RUNNABLE);
+    assert_int_equal(b->f.v[1].mp, HV_MP_STOPPED);
+    assert_int_equal(b->m.vcpus[0].woken_by_restore, VCPU_RESUME_SYSTEM);
+    fixture_free(b);
+    fixture_free(a);
+    unlink(path);
+}
+
+/* --on-suspend save=PATH: machine_suspend_save() writes the suspended guest and stops with
+ * status 11; a save that fails leaves the guest suspended and the machine going; a guest that
+ * woke meanwhile is not saved. */
+static void test_machine_snapshot__suspend_save(void **state)
+{
+    (void)state;
+    struct fixture *fx = fixture_new("user");
+    struct machine *m = &fx->m;
+    const char *path = temp_path();
+    unlink(path);
+    m->opts.on_suspend = ON_SUSPEND_SAVE;
+    m->opts.suspend_file = "/nonexistent-dir/s.snap";
+    m->state = MACHINE_RUNNING;
+    enter_system_suspend(fx, MEMMAP_RAM_BASE + 0x2000, 0x1234);
+    assert_true(machine_suspend_save(m) < 0);
+    assert_false(m->stop);
+    assert_int_equal(m->state, MACHINE_RUNNING);
+    assert_true(m->guest_suspended);
+
+    m->opts.suspend_file = path;
+    m->guest_suspended = false; /* woke before the timer fired */
+    assert_int_equal(machine_suspend_save(m), 0);
+    assert_false(m->stop);
+    assert_int_equal(access(path, F_OK), -1);
+
+    m->guest_suspended = true;
+    assert_int_equal(machine_suspend_save(m), 0);
+    assert_true(m->stop);
+    assert_int_equal(m->exit_status, PSCIVM_EXIT_SUSPENDED_TO_DISK);
+    assert_int_equal(access(path, F_OK), 0);
+    char err[512] = "";
+    struct fixture *b = fixture_new("user");
+    int rc = restore_into(b, path, err, sizeof(err));
+    if (rc)
+        fail_msg("restore: %s", err);
+    assert_int_equal(b->f.v[0].start_entry, MEMMAP_RAM_BASE + 0x2000);
+    fixture_free(b);
+    fixture_free(fx);
+    unlink(path);
 }
 
 static void test_machine_snapshot__changed_disk_refused(void **state)
@@ -351,7 +457,8 @@ int main(void)
         cmocka_unit_test(test_machine_snapshot__round_trip),
         cmocka_unit_test(test_machine_snapshot__unknown_register),
         cmocka_unit_test(test_machine_snapshot__psci_version_not_offered),
-        cmocka_unit_test(test_machine_snapshot__suspended_vcpu_refused),
+        cmocka_unit_test(test_machine_snapshot__suspended_vcpu),
+        cmocka_unit_test(test_machine_snapshot__suspend_save),
         cmocka_unit_test(test_machine_snapshot__changed_disk_refused),
         cmocka_unit_test(test_machine_snapshot__control_then),
     };

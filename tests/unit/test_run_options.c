@@ -329,7 +329,71 @@ static void test_run_options__policy_table(void **state)
     assert_int_equal(parse(&o, err, "--payload", "p", "--on-suspend", "exit", NULL), 0);
     assert_int_equal(o.on_suspend, ON_SUSPEND_EXIT);
     assert_int_equal(parse(&o, err, "--payload", "p", "--on-suspend", "Exit", NULL), -EINVAL);
-    assert_non_null(strstr(err, "wait, deny or exit"));
+    assert_non_null(strstr(err, "wait, deny, exit or save=PATH"));
+}
+
+/* --on-suspend save=PATH and wait,save-after=SECONDS,file=PATH (issue 10): parsed values, the
+ * policy's answer, and every malformed form refused with a message. */
+static void test_run_options__on_suspend_save(void **state)
+{
+    (void)state;
+    struct run_options o;
+    char err[256];
+    unsigned int delay = 99;
+    assert_int_equal(parse(&o, err, "--payload", "p", "--on-suspend", "save=/v/s.snap", NULL), 0);
+    assert_int_equal(o.on_suspend, ON_SUSPEND_SAVE);
+    assert_string_equal(o.suspend_file, "/v/s.snap");
+    assert_true(policy_suspend_save(&o, &delay));
+    assert_int_equal(delay, 0);
+    assert_int_equal(policy_system_suspend(&o, true), SUSPEND_WAIT); /* saved while waiting */
+    assert_int_equal(policy_system_suspend(&o, false), SUSPEND_DENY);
+    /* A path may hold commas and '=' after save=. */
+    assert_int_equal(parse(&o, err, "--payload", "p", "--on-suspend", "save=a,b=c", NULL), 0);
+    assert_string_equal(o.suspend_file, "a,b=c");
+    assert_int_equal(parse(&o, err, "--payload", "p", "--on-suspend",
+                           "wait,save-after=30,file=/x,y", NULL), 0);
+    assert_int_equal(o.on_suspend, ON_SUSPEND_WAIT);
+    assert_int_equal(o.save_after_s, 30);
+    assert_string_equal(o.suspend_file, "/x,y");
+    assert_true(policy_suspend_save(&o, &delay));
+    assert_int_equal(delay, 30);
+    assert_int_equal(parse(&o, err, "--payload", "p", "--on-suspend",
+                           "wait,save-after=0,file=f", NULL), 0);
+    assert_true(policy_suspend_save(&o, &delay));
+    assert_int_equal(delay, 0);
+    /* The last --on-suspend wins whole: no save left over from an earlier one. */
+    assert_int_equal(parse(&o, err, "--payload", "p", "--on-suspend", "save=f", "--on-suspend",
+                           "wait", NULL), 0);
+    assert_null(o.suspend_file);
+    assert_false(policy_suspend_save(&o, &delay));
+    /* Restore takes it too (a restored guest may suspend again). */
+    assert_int_equal(parse_restore(&o, err, "s.snap", "--on-suspend", "save=s.snap", NULL), 0);
+    assert_int_equal(o.on_suspend, ON_SUSPEND_SAVE);
+    static const char *const bad[][2] = {
+        {"save=", "empty path"},
+        {"save", "not wait, deny, exit or save=PATH"},
+        {"wait,save-after=30", "go together"},
+        {"wait,file=f", "go together"},
+        {"wait,save-after=x,file=f", "save-after=x"},
+        {"wait,save-after=-1,file=f", "save-after=-1"},
+        {"wait,save-after=604801,file=f", "save-after=604801"},
+        {"wait,save-after=99999999999999999999,file=f", "save-after="},
+        {"wait,save-after=,file=f", "unknown option"},
+        {"wait,file=", "empty path"},
+        {"wait,bogus=1", "unknown option 'bogus=1'"},
+        {"wait,", "unknown option"},
+        {"exit,save-after=1,file=f", "only wait takes options"},
+        {"deny,file=f", "only wait takes options"},
+        {"waitx", "not wait"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        int r = parse(&o, err, "--payload", "p", "--on-suspend", bad[i][0], NULL);
+        if (r != -EINVAL || !strstr(err, bad[i][1]))
+            fail_msg("--on-suspend '%s': %d '%s'", bad[i][0], r, err);
+    }
+    assert_int_not_equal(PSCIVM_EXIT_SUSPENDED_TO_DISK, PSCIVM_EXIT_SUSPEND);
+    assert_int_not_equal(PSCIVM_EXIT_SUSPENDED_TO_DISK, PSCIVM_EXIT_SAVED);
 }
 
 int main(void)
@@ -337,6 +401,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_options__defaults),
         cmocka_unit_test(test_run_options__restore),
+        cmocka_unit_test(test_run_options__on_suspend_save),
         cmocka_unit_test(test_run_options__all_options),
         cmocka_unit_test(test_run_options__errors),
         cmocka_unit_test(test_run_options__numbers_are_digits_only),

@@ -118,6 +118,11 @@ static void test_snapshot_format__round_trip_every_section(void **state)
     assert_string_equal(c.disks[0].identity, want.disks[0].identity);
     assert_int_equal(c.disks[0].size, 1 << 20);
     assert_string_equal(c.cmdline, want.cmdline);
+    assert_string_equal(c.kernel, want.kernel);
+    assert_string_equal(c.kernel_identity, want.kernel_identity);
+    assert_string_equal(c.initrd, want.initrd);
+    assert_string_equal(c.initrd_identity, want.initrd_identity);
+    assert_null(c.payload);
     snapshot_config_release(&c);
 
     const uint8_t *p;
@@ -531,6 +536,48 @@ static void test_snapshot_format__mutate_with_valid_crc(void **state)
     free(buf);
 }
 
+/* SUSP: one entry per suspended vCPU; every malformed payload refused with its reason. */
+static void test_snapshot_format__suspend_section(void **state)
+{
+    (void)state;
+    uint8_t p[4 + 3 * 24] = {0};
+    struct snapshot_suspended out[4];
+    unsigned int n = 0;
+    char err[256] = "";
+    put32(p, 2);
+    put32(p + 4, 1);
+    put32(p + 8, SNAPSHOT_SUSPEND_POWERDOWN);
+    p[12] = 0x10; /* entry 0x10 */
+    put32(p + 28, 0);
+    put32(p + 32, SNAPSHOT_SUSPEND_STANDBY);
+    assert_int_equal(snapshot_suspend_parse(p, 52, 2, out, 4, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].vcpu, 1);
+    assert_int_equal(out[0].entry, 0x10);
+    assert_int_equal(out[1].kind, SNAPSHOT_SUSPEND_STANDBY);
+    /* vCPU out of range, length mismatch, too many, zero, duplicate, unknown kind. */
+    assert_int_equal(snapshot_suspend_parse(p, 52, 1, out, 4, &n, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "vCPU 1"));
+    assert_int_equal(snapshot_suspend_parse(p, 51, 2, out, 4, &n, err, sizeof(err)), -EINVAL);
+    assert_int_equal(snapshot_suspend_parse(p, 52, 2, out, 1, &n, err, sizeof(err)), -EINVAL);
+    put32(p, 0);
+    assert_int_equal(snapshot_suspend_parse(p, 4, 2, out, 4, &n, err, sizeof(err)), -EINVAL);
+    put32(p, 2);
+    put32(p + 28, 1);
+    assert_int_equal(snapshot_suspend_parse(p, 52, 2, out, 4, &n, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "twice"));
+    put32(p + 28, 0);
+    put32(p + 32, 9);
+    assert_int_equal(snapshot_suspend_parse(p, 52, 2, out, 4, &n, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "unknown suspend kind"));
+    /* SYSTEM_SUSPEND with another suspended vCPU: impossible (the others must be off). */
+    put32(p + 32, SNAPSHOT_SUSPEND_SYSTEM);
+    assert_int_equal(snapshot_suspend_parse(p, 52, 2, out, 4, &n, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "SYSTEM_SUSPEND"));
+    put32(p, 1);
+    assert_int_equal(snapshot_suspend_parse(p, 28, 2, out, 4, &n, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_format__mutate_with_valid_crc),
         cmocka_unit_test(test_snapshot_format__large_sections_are_backpatched),
         cmocka_unit_test(test_snapshot_format__writer_errors),
+        cmocka_unit_test(test_snapshot_format__suspend_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
