@@ -383,6 +383,20 @@ lab_build_locked() {
 # lab_build_disk SUITE... → prints the path of an ext4 image holding /guest/{Image,initrd,
 # modules}-<label> for the given suites (mounted at /lab/guest in the host). Rebuilt only when
 # a kernel or guest initrd changed.
+# lab_make_carry FILE [MiB] — a fresh, empty read-write ext4 image for lab/run --carry (sparse;
+# the host mounts it at /lab/carry because of its .pscivm-lab-carry marker).
+lab_make_carry() {
+    local out=$1 mib=${2:-1536} tmp
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/pscivm-carry.XXXXXX") || return 1
+    date -u +%Y-%m-%dT%H:%M:%SZ > "$tmp/.pscivm-lab-carry"
+    rm -f "$out"
+    if ! mke2fs -q -t ext4 -O ^has_journal -L pscivm-carry -E root_owner=0:0 -d "$tmp" \
+            "$out" "${mib}M" > "$tmp/.log" 2>&1; then
+        cat "$tmp/.log" >&2; rm -rf "$tmp"; lab_err "mke2fs of the carry disk failed"; return 1
+    fi
+    rm -rf "$tmp"
+}
+
 lab_build_disk() {
     local s label key out tmp
     key=
