@@ -162,7 +162,7 @@ demo: all
 	@lab/demo
 
 bench: all
-	@echo "benchmarks: bench/psci-roundtrip, bench/boot, bench/suspend-wake, bench/snapshot-ram (commands and results: docs/perf.md, docs/snapshot.md)"
+	@echo "benchmarks: bench/psci-roundtrip, bench/boot, bench/suspend-wake, bench/snapshot-ram, bench/snapshot-vm (commands and results: docs/perf.md, docs/snapshot.md)"
 
 clean:
 	rm -rf build bin
