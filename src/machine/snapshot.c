@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -213,7 +214,27 @@ static uint64_t now_ns(clockid_t clk)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int write_all(struct machine *m, struct snapshot_writer *w, char *err, size_t errlen)
+/* Progress on stderr (a terminal) for saves that take over a second: one updating line. */
+struct save_progress {
+    const char *path;
+    uint64_t t0;
+    bool shown;
+};
+
+static void save_progress(void *opaque, uint64_t done, uint64_t total)
+{
+    struct save_progress *sp = opaque;
+    uint64_t ms = (now_ns(CLOCK_MONOTONIC) - sp->t0) / 1000000;
+    if (ms < 1000 || total == 0)
+        return;
+    fprintf(stderr, "\rpscivm: saving %s: guest RAM %3u%% (%llu of %llu MiB, %.1f s)", sp->path,
+            (unsigned)(done * 100 / total), (unsigned long long)(done >> 20),
+            (unsigned long long)(total >> 20), (double)ms / 1000.0);
+    sp->shown = true;
+}
+
+static int write_all(struct machine *m, struct snapshot_writer *w, const char *path, char *err,
+                     size_t errlen)
 {
     struct snapshot_header h = {.psci_version = m->opts.psci_version,
                                 .created_ns = now_ns(CLOCK_REALTIME)};
@@ -269,7 +290,16 @@ static int write_all(struct machine *m, struct snapshot_writer *w, char *err, si
         rc = snapshot_device_save(w, &m->devices[i], err, errlen);
     if (rc)
         return rc;
-    return snapshot_ram_save(w, m->mem.host, m->mem.size, NULL, NULL);
+    struct save_progress sp = {.path = path, .t0 = now_ns(CLOCK_MONOTONIC)};
+    struct snapshot_ram_options opt = {.encoding = SNAPSHOT_RAM_DEFAULT_ENCODING};
+    if (isatty(STDERR_FILENO)) {
+        opt.progress = save_progress;
+        opt.progress_opaque = &sp;
+    }
+    rc = snapshot_ram_save(w, m->mem.host, m->mem.size, &opt, NULL);
+    if (sp.shown)
+        fputc('\n', stderr);
+    return rc;
 }
 
 int machine_snapshot_write(struct machine *m, const char *path, struct machine_snapshot_info *info,
@@ -310,7 +340,7 @@ int machine_snapshot_write(struct machine *m, const char *path, struct machine_s
         return rc;
     }
     char msg[320] = "";
-    rc = write_all(m, &w, msg, sizeof(msg));
+    rc = write_all(m, &w, path, msg, sizeof(msg));
     if (rc && snapshot_writer_status(&w, NULL, 0)) /* the writer's own first error says more */
         snapshot_writer_status(&w, msg, sizeof(msg));
     int wrc = snapshot_writer_finish(&w, rc ? NULL : err, rc ? 0 : errlen);

@@ -214,6 +214,8 @@ int snapshot_ram_save(struct snapshot_writer *w, const void *ram, uint64_t size,
     snapshot_writer_begin(w, SNAPSHOT_TAG_RAM_DATA, SNAPSHOT_RAM_VERSION);
     uint64_t pages = size / PAGE, run = 0, run_len = 0;
     for (uint64_t i = 0; i < pages && !w->error; i++) {
+        if (s.opt.progress && i % 4096 == 0)
+            s.opt.progress(s.opt.progress_opaque, i * PAGE, size);
         if (page_is_zero(s.ram + i * PAGE)) {
             if (run_len)
                 add_run(&s, run, run_len);
@@ -225,6 +227,8 @@ int snapshot_ram_save(struct snapshot_writer *w, const void *ram, uint64_t size,
     if (run_len)
         add_run(&s, run, run_len);
     close_chunk(&s);
+    if (s.opt.progress && !w->error)
+        s.opt.progress(s.opt.progress_opaque, size, size);
     snapshot_writer_end(w);
     write_index(&s, size);
     if (info && !w->error) {

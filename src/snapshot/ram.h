@@ -21,6 +21,9 @@ struct snapshot_ram_options {
     enum snapshot_ram_encoding encoding;
     int zstd_level;           /* 0: SNAPSHOT_RAM_DEFAULT_LEVEL */
     uint32_t pages_per_chunk; /* 0: SNAPSHOT_RAM_DEFAULT_CHUNK; at most SNAPSHOT_RAM_MAX_CHUNK */
+    /* Called every 16 MiB of RAM scanned and at the end (may be NULL): progress reports. */
+    void (*progress)(void *opaque, uint64_t done_bytes, uint64_t total_bytes);
+    void *progress_opaque;
 };
 #define SNAPSHOT_RAM_DEFAULT_ENCODING SNAPSHOT_RAM_ZSTD
 #define SNAPSHOT_RAM_DEFAULT_LEVEL 1

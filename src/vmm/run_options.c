@@ -89,8 +89,10 @@ const char restore_usage[] =
     "PSCI mode and version, devices and disks (a disk that changed since the save is refused).\n"
     "The file is checked whole (every section's CRC) before KVM is touched. --paused: stay paused\n"
     "until QMP cont. The other options are the host-side policies of pscivm run (see its --help);\n"
-    "the snapshot decides everything else. A restored guest cannot reboot (its boot images are\n"
-    "not in the snapshot): a guest reset ends pscivm with status 3. Exit statuses as pscivm run.\n";
+    "the snapshot decides everything else. A guest saved while suspended (--on-suspend save=)\n"
+    "is woken (wake source restore). A guest reset boots the kernel/initrd/payload the snapshot\n"
+    "names; if one changed since the save, it ends pscivm with status 3 instead. Exit statuses\n"
+    "as pscivm run (11: suspended to disk again).\n";
 
 const char *psci_mode_name(enum psci_mode mode)
 {
