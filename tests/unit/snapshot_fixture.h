@@ -145,6 +145,9 @@ static inline void sf_write_all(struct snapshot_writer *w, const uint8_t *ram,
     sf_psci(&m);
     assert_int_equal(snapshot_psci_save(w, &m, err, sizeof(err)), 0);
     psci_machine_release(&m);
+    struct snapshot_suspended susp = {.vcpu = 1, .kind = SNAPSHOT_SUSPEND_POWERDOWN,
+                                      .entry = SF_RAM_BASE + 0x1000, .context = 0x5};
+    assert_int_equal(snapshot_suspend_put(w, &susp, 1), 0);
     struct sf_dev d1 = {0xdeadbeef}, d2 = {7};
     struct device dev1 = sf_device(&d1, "uart"), dev2 = sf_device(&d2, "rtc");
     assert_int_equal(snapshot_device_save(w, &dev1, err, sizeof(err)), 0);
