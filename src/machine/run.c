@@ -139,6 +139,22 @@ static int loop_setup(struct machine *m, char *err, size_t errlen)
                      "snapshots", m->opts.on_suspend == ON_SUSPEND_SAVE ? "save=" : "save-after=");
             return -EOPNOTSUPP;
         }
+        /* A directory that cannot take the file is said now, not when the guest sleeps. */
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s", m->opts.suspend_file);
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            snprintf(dir, sizeof(dir), ".");
+        else if (slash == dir)
+            dir[1] = '\0';
+        else
+            *slash = '\0';
+        if (access(dir, W_OK | X_OK) != 0) {
+            int e = errno;
+            snprintf(err, errlen, "--on-suspend: the snapshot cannot be written in %.200s: %s",
+                     dir, strerror(e));
+            return -e;
+        }
         struct itimerspec off = {{0, 0}, {0, 0}};
         m->suspend_save_fd = timer_fd(CLOCK_MONOTONIC, &off, 0);
         if (m->suspend_save_fd < 0 ||
