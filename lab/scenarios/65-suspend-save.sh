@@ -4,9 +4,9 @@
 #   suspended VM and exit 11 (events system_suspend, snapshot_save trigger suspend); `pscivm
 #   restore PATH` wakes it (wakeup source restore, QMP-visible status running), the guest's
 #   command returns with status 0 and dmesg says PM: suspend exit, 32 MiB of guest data are
-#   unchanged. The restored guest runs with --on-suspend wait,save-after=4,file=PATH: a suspend
-#   woken by a 1-second RTC alarm is not saved; a suspend without a wake source is saved after
-#   4 s (exit 11, trigger save-after) and restored again, the data still unchanged; that guest
+#   unchanged. The restored guest runs with --on-suspend wait,save-after=12,file=PATH: a suspend
+#   woken by a 3-second RTC alarm is not saved; a suspend without a wake source is saved after
+#   12 s (exit 11, trigger save-after) and restored again, the data still unchanged; that guest
 #   then reboots (boot files named in the snapshot: CTL-READY 2) and powers off (exit 0).
 #   6.12 host: user mode; 7.2: user and kernel mode.
 # hosts: 6.12 7.2
@@ -48,7 +48,7 @@ suspend_save() {
     check "$t: system_suspend event before the save" $? "$(grep -a system_suspend ev | head -n1)"
     mv con.log con1.log
 
-    restore_vm susp.snap --on-suspend "wait,save-after=4,file=$PWD/sa.snap"
+    restore_vm susp.snap --on-suspend "wait,save-after=12,file=$PWD/sa.snap"
     seq_no=$n_suspend
     gcmd_wait 120
     check "$t: restored: the guest's echo mem returns with status 0" $([ "$grc" -eq 0 ]; echo $?) \
@@ -61,14 +61,15 @@ suspend_save() {
     check "$t: 32 MiB of guest data unchanged across the suspend to disk" \
         $([ -n "$sum0" ] && [ "$gout" = "$sum0" ]; echo $?) "before $sum0, after '$gout'"
 
-    # save-after=4: a short suspend woken by the RTC is not saved.
-    gcmd 'echo 0 > /sys/class/rtc/rtc0/wakealarm; echo +1 > /sys/class/rtc/rtc0/wakealarm && echo mem > /sys/power/state && echo back' 60
-    sleep 5
+    # save-after=12: a short suspend woken by the RTC is not saved. (The alarm is 3 s away: a
+    # guest slower than that to reach SYSTEM_SUSPEND would let it pass before it sleeps.)
+    gcmd 'echo 0 > /sys/class/rtc/rtc0/wakealarm; echo +3 > /sys/class/rtc/rtc0/wakealarm && echo mem > /sys/power/state && echo back' 60
+    sleep 2
     kill -0 "$vm" 2>/dev/null; alive=$?
-    check "$t: save-after=4: a suspend woken after ~1 s by the RTC is not saved" \
+    check "$t: save-after=12: a suspend woken after ~3 s by the RTC is not saved" \
         $([ "$grc" -eq 0 ] && [ $alive -eq 0 ] && [ ! -e sa.snap ]; echo $?) \
         "status $grc '$gout', pscivm alive $alive, $(ls sa.snap* 2>&1)"
-    # ... a suspend without a wake source is saved after 4 s.
+    # ... a suspend without a wake source is saved after 12 s.
     t0=$(now)
     gsend 'echo mem > /sys/power/state'
     n_suspend=$seq_no
@@ -76,9 +77,9 @@ suspend_save() {
     t1=$(now)
     ev_save=$(grep -a '"event":"snapshot_save"' ev | tail -n1)
     echo "# $t: $ev_save"
-    check "$t: save-after=4: a guest still suspended after 4 s is saved, exit 11 (after $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s)" \
+    check "$t: save-after=12: a guest still suspended after 12 s is saved, exit 11 (after $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s)" \
         $([ "$rc" -eq 11 ] && [ -s sa.snap ] && echo "$ev_save" | grep -q '"outcome":"saved".*"trigger":"save-after"' && \
-          awk -v a="$t0" -v b="$t1" 'BEGIN {exit !(b - a >= 4)}'; echo $?) "exit $rc; $(tail -n 2 err.log)"
+          awk -v a="$t0" -v b="$t1" 'BEGIN {exit !(b - a >= 12)}'; echo $?) "exit $rc; $(tail -n 2 err.log)"
 
     restore_vm sa.snap
     seq_no=$n_suspend

@@ -291,6 +291,32 @@ static uint64_t hv_reg_id(void *hv, enum hv_reg reg)
     return reg_id(reg);
 }
 
+/* KVM's arm64 register ids (Documentation/virt/kvm/api.rst, "KVM_SET_ONE_REG"): system
+ * registers by their op0..op2 encoding, core registers by name where simple. */
+static void hv_reg_name(void *hv, uint64_t id, char *buf, size_t len)
+{
+    (void)hv;
+    uint64_t coproc = id & KVM_REG_ARM_COPROC_MASK;
+    if (coproc == KVM_REG_ARM64_SYSREG) {
+        snprintf(buf, len, "S%u_%u_C%u_C%u_%u",
+                 (unsigned)((id & KVM_REG_ARM64_SYSREG_OP0_MASK) >> KVM_REG_ARM64_SYSREG_OP0_SHIFT),
+                 (unsigned)((id & KVM_REG_ARM64_SYSREG_OP1_MASK) >> KVM_REG_ARM64_SYSREG_OP1_SHIFT),
+                 (unsigned)((id & KVM_REG_ARM64_SYSREG_CRN_MASK) >> KVM_REG_ARM64_SYSREG_CRN_SHIFT),
+                 (unsigned)((id & KVM_REG_ARM64_SYSREG_CRM_MASK) >> KVM_REG_ARM64_SYSREG_CRM_SHIFT),
+                 (unsigned)((id & KVM_REG_ARM64_SYSREG_OP2_MASK) >> KVM_REG_ARM64_SYSREG_OP2_SHIFT));
+    } else if (coproc == KVM_REG_ARM_CORE) {
+        uint64_t off = id & 0xffff; /* in 32-bit words of struct kvm_regs */
+        if (off < 62 && off % 2 == 0)
+            snprintf(buf, len, "X%u", (unsigned)(off / 2));
+        else
+            snprintf(buf, len, "core+0x%x", (unsigned)off);
+    } else if (coproc == KVM_REG_ARM_FW) {
+        snprintf(buf, len, "FW 0x%04x", (unsigned)(id & 0xffff));
+    } else {
+        snprintf(buf, len, "0x%016llx", (unsigned long long)id);
+    }
+}
+
 static int hv_vcpu_complete(void *hv, unsigned int i, struct vm_exit *e)
 {
     struct kvm_backend *b = hv;
@@ -346,6 +372,7 @@ static const struct hv_ops kvm_hv_ops = {
     .reg_get_raw = hv_reg_get_raw,
     .reg_set_raw = hv_reg_set_raw,
     .reg_id = hv_reg_id,
+    .reg_name = hv_reg_name,
     .vcpu_complete = hv_vcpu_complete,
     .io_quiesce = hv_io_quiesce,
     .irqchip_save = hv_irqchip_save,

@@ -132,6 +132,8 @@ struct hv_ops {
     int (*reg_set_raw)(void *hv, unsigned int i, uint64_t id, const void *buf, uint32_t size);
     /* The backend id of a neutral register (0 when it has none). */
     uint64_t (*reg_id)(void *hv, enum hv_reg reg);
+    /* A register id as a person reads it (e.g. "S3_0_C10_C2_2", "X3", "FW 0x0000"); optional. */
+    void (*reg_name)(void *hv, uint64_t id, char *buf, size_t len);
     /* Finish what the last exit left pending inside the hypervisor (an MMIO read whose value
      * is in exit->mmio.data) without running guest code, so that the registers are complete. */
     int (*vcpu_complete)(void *hv, unsigned int i, struct vm_exit *exit);

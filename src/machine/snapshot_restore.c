@@ -123,12 +123,17 @@ struct refusals {
     char text[320];
 };
 
-static void refuse(struct refusals *rf, uint64_t id, const char *why)
+static void refuse(struct machine *m, struct refusals *rf, unsigned int vcpu, uint64_t id,
+                   const char *why)
 {
     size_t len = strlen(rf->text);
+    char name[48] = "";
+    if (m->hv.ops->reg_name)
+        m->hv.ops->reg_name(m->hv.opaque, id, name, sizeof(name));
     if (rf->n < 4 && len < sizeof(rf->text) - 1)
-        snprintf(rf->text + len, sizeof(rf->text) - len, "%s0x%016" PRIx64 " (%s)",
-                 rf->n ? ", " : "", id, why);
+        snprintf(rf->text + len, sizeof(rf->text) - len, "%svCPU %u %s%s0x%016" PRIx64 "%s (%s)",
+                 rf->n ? ", " : "", vcpu, name, name[0] ? " (" : "", id, name[0] ? ")" : "",
+                 why);
     rf->n++;
 }
 
@@ -179,24 +184,55 @@ static int restore_vcpu(struct machine *m, struct snapshot_reader *r, unsigned i
     /* User mode: pscivm answers PSCI; KVM's own PSCI version register is not the guest's. */
     uint64_t psci_id = m->mode == PSCI_MODE_USER
                            ? m->hv.ops->reg_id(m->hv.opaque, HV_REG_PSCI_VERSION) : 0;
+    /* Two passes: the first writes what this host lists (ID registers first, in id order);
+     * writing the saved ID registers can make registers of the features they describe visible
+     * (KVM lists a feature's registers only when the vCPU has it), so the host's list is read
+     * again, and the second pass takes the registers the first one could not place. */
     struct snapshot_record rec;
     uint8_t cur[SNAPSHOT_MAX_REG_SIZE];
-    while (snapshot_records_next(&v.regs, &rec)) {
-        if (psci_id && rec.id == psci_id)
-            continue;
-        if (!listed(regs, n, rec.id)) {
-            if (!all_zero(rec.data, rec.size))
-                refuse(rf, rec.id, "unknown to this host, not zero");
-            continue;
+    struct hv_reg_desc *later = NULL; /* the list read after the first pass */
+    unsigned int nlater = 0;
+    bool deferred = false;
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        struct snapshot_records it = v.regs;
+        if (pass == 1) {
+            if (!deferred)
+                break;
+            rc = m->hv.ops->reg_list(m->hv.opaque, i, &later, &nlater);
+            if (rc) {
+                snprintf(err, errlen, "vCPU %u: listing its registers: %s", i, strerror(-rc));
+                break;
+            }
         }
-        int src = m->hv.ops->reg_set_raw(m->hv.opaque, i, rec.id, rec.data, rec.size);
-        if (src == 0)
-            continue;
-        /* Refused: fine if the target holds that value anyway (e.g. a read-only ID register). */
-        if (m->hv.ops->reg_get_raw(m->hv.opaque, i, rec.id, cur, rec.size) == 0 &&
-            memcmp(cur, rec.data, rec.size) == 0)
-            continue;
-        refuse(rf, rec.id, strerror(-src));
+        while (snapshot_records_next(&it, &rec)) {
+            if (psci_id && rec.id == psci_id)
+                continue;
+            bool first_list = listed(regs, n, rec.id);
+            if (pass == 0 && !first_list) {
+                deferred = true;
+                continue;
+            }
+            if (pass == 1 && first_list)
+                continue; /* done in the first pass */
+            if (pass == 1 && !listed(later, nlater, rec.id)) {
+                if (!all_zero(rec.data, rec.size))
+                    refuse(m, rf, i, rec.id, "unknown to this host, not zero");
+                continue;
+            }
+            int src = m->hv.ops->reg_set_raw(m->hv.opaque, i, rec.id, rec.data, rec.size);
+            if (src == 0)
+                continue;
+            /* Refused: fine if the target holds that value anyway (a read-only ID register). */
+            if (m->hv.ops->reg_get_raw(m->hv.opaque, i, rec.id, cur, rec.size) == 0 &&
+                memcmp(cur, rec.data, rec.size) == 0)
+                continue;
+            refuse(m, rf, i, rec.id, strerror(-src));
+        }
+    }
+    free(later);
+    if (rc) {
+        free(regs);
+        return rc;
     }
     free(regs);
     rc = m->hv.ops->set_mp_state(m->hv.opaque, i, (enum hv_mp_state)v.mp_state);

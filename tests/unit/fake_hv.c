@@ -195,7 +195,6 @@ static int f_stat(void *hv, unsigned int i, enum hv_stat stat, uint64_t *value)
 static int f_reg_list(void *hv, unsigned int i, struct hv_reg_desc **regs, unsigned int *n)
 {
     struct fake_hv *f = hv;
-    (void)i;
     struct hv_reg_desc *d = calloc(36, sizeof(*d));
     if (!d)
         return -ENOMEM;
@@ -203,7 +202,7 @@ static int f_reg_list(void *hv, unsigned int i, struct hv_reg_desc **regs, unsig
     for (; k < 34; k++)
         d[k] = (struct hv_reg_desc){FAKE_REG_ID(k), 8};
     d[k++] = (struct hv_reg_desc){FAKE_REG_PSCI, 8};
-    if (!f->hide_vec)
+    if (!f->hide_vec && (!f->vec_needs_feature || (f->v[i].regs[33] & 1)))
         d[k++] = (struct hv_reg_desc){FAKE_REG_VEC, 16};
     *regs = d;
     *n = k;
@@ -214,7 +213,8 @@ static void *reg_slot(struct fake_hv *f, unsigned int i, uint64_t id, uint32_t s
 {
     if (id >= FAKE_REG_ID(0) && id < FAKE_REG_ID(34) && size == 8)
         return &f->v[i].regs[id - FAKE_REG_ID(0)];
-    if (id == FAKE_REG_VEC && size == 16 && !f->hide_vec)
+    if (id == FAKE_REG_VEC && size == 16 && !f->hide_vec &&
+        (!f->vec_needs_feature || (f->v[i].regs[33] & 1)))
         return f->v[i].vec;
     if (id == FAKE_REG_PSCI && size == 8)
         return &f->psci_version;

@@ -215,6 +215,40 @@ static void test_machine_snapshot__unknown_register(void **state)
     unlink(path);
 }
 
+/* A register the target lists only once the vCPU has the feature it belongs to (KVM lists
+ * PIR_EL1 only with FEAT_S1PIE in the ID registers): restored after the saved ID registers made
+ * it visible; without the feature bit it stays unknown and is refused by name. */
+static void test_machine_snapshot__register_of_a_restored_feature(void **state)
+{
+    (void)state;
+    struct fixture *a = fixture_new("user");
+    populate(a);
+    a->f.v[0].regs[33] |= 1;
+    a->f.v[1].regs[33] |= 1;
+    char err[512] = "";
+    const char *path = temp_path();
+    assert_int_equal(machine_snapshot_write(&a->m, path, NULL, err, sizeof(err)), 0);
+    struct fixture *b = fixture_new("user");
+    b->f.vec_needs_feature = true;
+    int rc = restore_into(b, path, err, sizeof(err));
+    if (rc)
+        fail_msg("restore: %s", err);
+    assert_memory_equal(b->f.v[0].vec, a->f.v[0].vec, 16);
+    assert_memory_equal(b->f.v[1].vec, a->f.v[1].vec, 16);
+    fixture_free(b);
+    a->f.v[0].regs[33] &= ~1ull;
+    a->f.v[1].regs[33] &= ~1ull;
+    assert_int_equal(machine_snapshot_write(&a->m, path, NULL, err, sizeof(err)), 0);
+    b = fixture_new("user");
+    b->f.vec_needs_feature = true;
+    assert_int_equal(restore_into(b, path, err, sizeof(err)), -EOPNOTSUPP);
+    assert_non_null(strstr(err, "vCPU 0"));
+    assert_non_null(strstr(err, "0x6040000000102000"));
+    fixture_free(b);
+    fixture_free(a);
+    unlink(path);
+}
+
 static void test_machine_snapshot__psci_version_not_offered(void **state)
 {
     (void)state;
@@ -456,6 +490,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_machine_snapshot__round_trip),
         cmocka_unit_test(test_machine_snapshot__unknown_register),
+        cmocka_unit_test(test_machine_snapshot__register_of_a_restored_feature),
         cmocka_unit_test(test_machine_snapshot__psci_version_not_offered),
         cmocka_unit_test(test_machine_snapshot__suspended_vcpu),
         cmocka_unit_test(test_machine_snapshot__suspend_save),
