@@ -5,6 +5,8 @@
 #   make check-fuzz   libFuzzer targets: a short bounded run each + corpus/regression replay
 #   make fuzz         libFuzzer targets, FUZZ_SECONDS (default 60) each, with figures
 #   make check        check-unit + check-fuzz + the lab stage (emulated arm64 KVM hosts)
+#   make check-long   the lab stage with its long tier too (LAB_TIER=long: stress cycles, the
+#                     Debian system guest, longer scenario versions); not part of make check
 #   make deps         install the Debian packages (scripts/setup)
 #
 # Layout of outputs: build/host (native objects/tests), build/asan (sanitised), build/arm64
@@ -49,7 +51,7 @@ ASAN_TEST_HELPER_OBJS := $(patsubst %.c,build/asan/%.o,$(TEST_HELPERS))
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .SECONDARY:
-.PHONY: all host arm64 guest check check-unit check-fuzz check-lab deps clean demo bench fuzz \
+.PHONY: all host arm64 guest check check-unit check-fuzz check-lab check-long deps clean demo bench fuzz \
         fuzz-build fuzz-seeds
 all: host bin/pscivm guest
 
@@ -154,6 +156,9 @@ build/host/bin/gen_fuzz_seeds: build/host/tests/fuzz/gen_seeds.o build/host/libp
 
 check-lab: all
 	@lab/check
+
+check-long: all
+	@LAB_TIER=long lab/check
 
 check: all
 	@scripts/run-checks
