@@ -317,6 +317,26 @@ static void hv_reg_name(void *hv, uint64_t id, char *buf, size_t len)
     }
 }
 
+/* KVM's reset_unknown() (arch/arm64/kvm/sys_regs.h) stamps this into system registers whose
+ * architectural reset value is UNKNOWN; a guest that never wrote one still holds it. */
+#define KVM_SYSREG_UNKNOWN_RESET 0x1de7ec7edbadc0deull
+
+static bool hv_reg_untouched(void *hv, uint64_t id, const void *value, uint32_t size)
+{
+    (void)hv;
+    const uint8_t *p = value;
+    bool zero = true;
+    for (uint32_t k = 0; k < size; k++)
+        zero &= p[k] == 0;
+    if (zero)
+        return true;
+    uint64_t v;
+    if ((id & KVM_REG_ARM_COPROC_MASK) != KVM_REG_ARM64_SYSREG || size != sizeof(v))
+        return false;
+    memcpy(&v, value, sizeof(v));
+    return v == KVM_SYSREG_UNKNOWN_RESET;
+}
+
 static int hv_vcpu_complete(void *hv, unsigned int i, struct vm_exit *e)
 {
     struct kvm_backend *b = hv;
@@ -373,6 +393,7 @@ static const struct hv_ops kvm_hv_ops = {
     .reg_set_raw = hv_reg_set_raw,
     .reg_id = hv_reg_id,
     .reg_name = hv_reg_name,
+    .reg_untouched = hv_reg_untouched,
     .vcpu_complete = hv_vcpu_complete,
     .io_quiesce = hv_io_quiesce,
     .irqchip_save = hv_irqchip_save,

@@ -132,6 +132,11 @@ struct hv_ops {
     int (*reg_set_raw)(void *hv, unsigned int i, uint64_t id, const void *buf, uint32_t size);
     /* The backend id of a neutral register (0 when it has none). */
     uint64_t (*reg_id)(void *hv, enum hv_reg reg);
+    /* Whether a saved value is what the hypervisor stamps into a register the guest never
+     * wrote (KVM: zero, or 0x1de7ec7edbadc0de for a register whose architectural reset value
+     * is UNKNOWN): such a register may be left out on a host that does not have it. Optional
+     * (NULL: only zero counts). */
+    bool (*reg_untouched)(void *hv, uint64_t id, const void *value, uint32_t size);
     /* A register id as a person reads it (e.g. "S3_0_C10_C2_2", "X3", "FW 0x0000"); optional. */
     void (*reg_name)(void *hv, uint64_t id, char *buf, size_t len);
     /* Finish what the last exit left pending inside the hypervisor (an MMIO read whose value

@@ -215,8 +215,14 @@ static int restore_vcpu(struct machine *m, struct snapshot_reader *r, unsigned i
             if (pass == 1 && first_list)
                 continue; /* done in the first pass */
             if (pass == 1 && !listed(later, nlater, rec.id)) {
-                if (!all_zero(rec.data, rec.size))
-                    refuse(m, rf, i, rec.id, "unknown to this host, not zero");
+                /* Unknown here: fine if the guest never wrote it (the value the source host
+                 * gave it at reset; the feature it belongs to is then unused). */
+                bool untouched = m->hv.ops->reg_untouched
+                                     ? m->hv.ops->reg_untouched(m->hv.opaque, rec.id, rec.data,
+                                                                rec.size)
+                                     : all_zero(rec.data, rec.size);
+                if (!untouched)
+                    refuse(m, rf, i, rec.id, "unknown to this host, written by the guest");
                 continue;
             }
             int src = m->hv.ops->reg_set_raw(m->hv.opaque, i, rec.id, rec.data, rec.size);

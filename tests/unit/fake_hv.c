@@ -247,6 +247,19 @@ static int f_reg_set_raw(void *hv, unsigned int i, uint64_t id, const void *buf,
     return 0;
 }
 
+static bool f_reg_untouched(void *hv, uint64_t id, const void *value, uint32_t size)
+{
+    struct fake_hv *f = hv;
+    (void)id;
+    const uint8_t *p = value;
+    bool zero = true, poison = f->untouched_byte != 0;
+    for (uint32_t k = 0; k < size; k++) {
+        zero &= p[k] == 0;
+        poison &= p[k] == f->untouched_byte;
+    }
+    return zero || poison;
+}
+
 static uint64_t f_reg_id(void *hv, enum hv_reg reg)
 {
     (void)hv;
@@ -307,6 +320,7 @@ static const struct hv_ops fake_ops = {
     .reg_get_raw = f_reg_get_raw,
     .reg_set_raw = f_reg_set_raw,
     .reg_id = f_reg_id,
+    .reg_untouched = f_reg_untouched,
     .vcpu_complete = f_complete,
     .irqchip_save = f_irqchip_save,
     .irqchip_restore = f_irqchip_restore,

@@ -47,6 +47,8 @@ struct fake_hv {
     uint64_t counter;           /* CNTVCT as last written/read */
     uint64_t psci_version, psci_max;
     bool hide_vec;              /* the target "host" does not know FAKE_REG_VEC */
+    uint8_t untouched_byte;     /* reg_untouched: a register filled with this byte (or zero)
+                                   was never written by the guest (0: only zero) */
     bool vec_needs_feature;     /* FAKE_REG_VEC is listed only while bit 0 of regs[33] (an "ID
                                    register") is set, as KVM lists a feature's registers */
     uint32_t gic[FAKE_GIC_REGS];
