@@ -29,6 +29,14 @@ enum vm_snapshot_then {
     VM_SNAPSHOT_QUIT,     /* end pscivm (exit status 9, PSCIVM_EXIT_SAVED) */
 };
 
+/* snapshot-save's arguments besides the file. */
+struct vm_snapshot_opts {
+    enum vm_snapshot_then then;
+    bool raw_ram;   /* "ram-encoding": "raw": guest pages as they are, page-aligned, so a restore
+                       maps the file and pages load on first touch (bigger file, restore time
+                       independent of the touched memory); default zstd (smaller file) */
+};
+
 struct vm_control_ops {
     enum vm_run_status (*status)(void *opaque);
     /* Pause every vCPU (returns once none runs guest code) / let them run again. Pausing a
@@ -56,7 +64,7 @@ struct vm_control_ops {
     int (*cpu_unplug)(void *opaque, unsigned int id, char *err, size_t errlen);
     /* snapshot-save: pause, write `file` atomically (the previous file stays intact on any
      * failure), then act on `then`. *out: {"file", "bytes", "duration-ms"}. */
-    int (*snapshot_save)(void *opaque, const char *file, enum vm_snapshot_then then,
+    int (*snapshot_save)(void *opaque, const char *file, const struct vm_snapshot_opts *opts,
                          struct json_object **out, char *err, size_t errlen);
 };
 

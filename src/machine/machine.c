@@ -394,10 +394,10 @@ static int ctl_cpu_unplug(void *opaque, unsigned int id, char *err, size_t errle
     return ctl_cpu_plug_common(opaque, id, false, err, errlen);
 }
 
-static int ctl_snapshot_save(void *opaque, const char *file, enum vm_snapshot_then then,
+static int ctl_snapshot_save(void *opaque, const char *file, const struct vm_snapshot_opts *o,
                              struct json_object **out, char *err, size_t errlen)
 {
-    return machine_ctl_snapshot_save(opaque, file, then, out, err, errlen);
+    return machine_ctl_snapshot_save(opaque, file, o, out, err, errlen);
 }
 
 static const struct vm_control_ops machine_control_ops = {

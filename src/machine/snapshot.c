@@ -233,8 +233,8 @@ static void save_progress(void *opaque, uint64_t done, uint64_t total)
     sp->shown = true;
 }
 
-static int write_all(struct machine *m, struct snapshot_writer *w, const char *path, char *err,
-                     size_t errlen)
+static int write_all(struct machine *m, struct snapshot_writer *w, const char *path,
+                     bool raw_ram, char *err, size_t errlen)
 {
     struct snapshot_header h = {.psci_version = m->opts.psci_version,
                                 .created_ns = now_ns(CLOCK_REALTIME)};
@@ -291,7 +291,8 @@ static int write_all(struct machine *m, struct snapshot_writer *w, const char *p
     if (rc)
         return rc;
     struct save_progress sp = {.path = path, .t0 = now_ns(CLOCK_MONOTONIC)};
-    struct snapshot_ram_options opt = {.encoding = SNAPSHOT_RAM_DEFAULT_ENCODING};
+    struct snapshot_ram_options opt = {.encoding = raw_ram ? SNAPSHOT_RAM_RAW
+                                                           : SNAPSHOT_RAM_DEFAULT_ENCODING};
     if (isatty(STDERR_FILENO)) {
         opt.progress = save_progress;
         opt.progress_opaque = &sp;
@@ -304,6 +305,12 @@ static int write_all(struct machine *m, struct snapshot_writer *w, const char *p
 
 int machine_snapshot_write(struct machine *m, const char *path, struct machine_snapshot_info *info,
                            char *err, size_t errlen)
+{
+    return machine_snapshot_write_raw(m, path, false, info, err, errlen);
+}
+
+int machine_snapshot_write_raw(struct machine *m, const char *path, bool raw_ram,
+                               struct machine_snapshot_info *info, char *err, size_t errlen)
 {
     if (!machine_snapshot_supported(m)) {
         snprintf(err, errlen, "this hypervisor backend cannot save snapshots");
@@ -340,7 +347,7 @@ int machine_snapshot_write(struct machine *m, const char *path, struct machine_s
         return rc;
     }
     char msg[320] = "";
-    rc = write_all(m, &w, path, msg, sizeof(msg));
+    rc = write_all(m, &w, path, raw_ram, msg, sizeof(msg));
     if (rc && snapshot_writer_status(&w, NULL, 0)) /* the writer's own first error says more */
         snapshot_writer_status(&w, msg, sizeof(msg));
     int wrc = snapshot_writer_finish(&w, rc ? NULL : err, rc ? 0 : errlen);
@@ -367,9 +374,11 @@ static const char *then_name(enum vm_snapshot_then then)
     return then == VM_SNAPSHOT_STOP ? "stop" : then == VM_SNAPSHOT_QUIT ? "quit" : "continue";
 }
 
-int machine_ctl_snapshot_save(struct machine *m, const char *path, enum vm_snapshot_then then,
-                              struct json_object **out, char *err, size_t errlen)
+int machine_ctl_snapshot_save(struct machine *m, const char *path,
+                              const struct vm_snapshot_opts *opts, struct json_object **out,
+                              char *err, size_t errlen)
 {
+    enum vm_snapshot_then then = opts->then;
     pthread_mutex_lock(&m->lock);
     bool was_running = m->state == MACHINE_RUNNING;
     int rc = machine_pause_locked(m);
@@ -380,7 +389,7 @@ int machine_ctl_snapshot_save(struct machine *m, const char *path, enum vm_snaps
     }
 
     struct machine_snapshot_info info = {0};
-    rc = machine_snapshot_write(m, path, &info, err, errlen);
+    rc = machine_snapshot_write_raw(m, path, opts->raw_ram, &info, err, errlen);
     struct json_object *f = fields_new();
     field_str(f, "file", path);
     field_str(f, "outcome", rc ? "failed" : "saved");
@@ -390,6 +399,7 @@ int machine_ctl_snapshot_save(struct machine *m, const char *path, enum vm_snaps
         field_int(f, "bytes", (int64_t)info.bytes);
         field_int(f, "duration_ms", (int64_t)info.duration_ms);
         field_str(f, "then", then_name(then));
+        field_str(f, "ram_encoding", opts->raw_ram ? "raw" : "zstd");
     }
     machine_emit(m, "snapshot_save", -1, f);
     if (!rc && out) {

@@ -26,10 +26,14 @@ bool machine_snapshot_supported(const struct machine *m);
  * pause, or none has started). 0 or -errno with err set; path is untouched on failure. */
 int machine_snapshot_write(struct machine *m, const char *path,
                            struct machine_snapshot_info *info, char *err, size_t errlen);
+/* The same with guest RAM raw (page-aligned, mapped by a restore) instead of zstd. */
+int machine_snapshot_write_raw(struct machine *m, const char *path, bool raw_ram,
+                               struct machine_snapshot_info *info, char *err, size_t errlen);
 /* The snapshot-save control operation: pause (if running), write, then continue / stay paused /
  * quit (PSCIVM_EXIT_SAVED). On failure the machine goes on as it was. Emits `snapshot_save`. */
-int machine_ctl_snapshot_save(struct machine *m, const char *path, enum vm_snapshot_then then,
-                              struct json_object **out, char *err, size_t errlen);
+int machine_ctl_snapshot_save(struct machine *m, const char *path,
+                              const struct vm_snapshot_opts *opts, struct json_object **out,
+                              char *err, size_t errlen);
 
 /* --on-suspend save=PATH / save-after=: the guest is (still) in SYSTEM_SUSPEND: save it to
  * opts.suspend_file and stop with PSCIVM_EXIT_SUSPENDED_TO_DISK. Does nothing when the guest

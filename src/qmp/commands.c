@@ -185,7 +185,15 @@ static int cmd_snapshot_save(struct qmp_call *call)
         else if (strcmp(t, "continue"))
             return fail(call, -EINVAL, "Parameter 'then' does not accept value '%s'", t);
     }
-    return op_result(call, call->ctl->ops->snapshot_save(call->ctl->opaque, file, then,
+    struct vm_snapshot_opts o = {.then = then};
+    if (json_object_object_get_ex(call->args, "ram-encoding", &v)) {
+        const char *e = json_object_get_string(v);
+        if (!strcmp(e, "raw"))
+            o.raw_ram = true;
+        else if (strcmp(e, "zstd"))
+            return fail(call, -EINVAL, "Parameter 'ram-encoding' does not accept value '%s'", e);
+    }
+    return op_result(call, call->ctl->ops->snapshot_save(call->ctl->opaque, file, &o,
                                                          &call->ret, call->err,
                                                          sizeof(call->err)));
 }
@@ -204,6 +212,7 @@ static const struct qmp_arg_spec cpu_id_args[] = {
 static const struct qmp_arg_spec snapshot_save_args[] = {
     {"file", QMP_ARG_STRING, false},
     {"then", QMP_ARG_STRING, true},
+    {"ram-encoding", QMP_ARG_STRING, true},
     {NULL, QMP_ARG_INT, false},
 };
 
@@ -233,8 +242,9 @@ const struct qmp_command qmp_commands[] = {
     {"cpu-unplug", cpu_id_args, QMP_OP_CPU_UNPLUG, cmd_cpu_unplug,
      "{\"id\": N}: refuse PSCI CPU_ON of vCPU N again (it must be off)"},
     {"snapshot-save", snapshot_save_args, QMP_OP_SNAPSHOT_SAVE, cmd_snapshot_save,
-     "{\"file\": PATH, \"then\": \"continue|stop|quit\"}: save the VM to PATH atomically "
-     "(event snapshot_save); then run on (default), stay paused, or end pscivm (exit 9)"},
+     "{\"file\": PATH, \"then\": \"continue|stop|quit\", \"ram-encoding\": \"zstd|raw\"}: "
+     "save the VM to PATH atomically (event snapshot_save); then run on (default), stay "
+     "paused, or end pscivm (exit 9); RAM zstd-compressed (default) or raw (mapped by restore)"},
     {NULL, NULL, QMP_OP_NONE, NULL, NULL},
 };
 

@@ -177,12 +177,13 @@ static int f_cpu_unplug(void *o, unsigned int id, char *err, size_t len)
     return plug(o, "cpu_unplug", id, err, len);
 }
 
-static int f_snapshot_save(void *opaque, const char *file, enum vm_snapshot_then then,
+static int f_snapshot_save(void *opaque, const char *file, const struct vm_snapshot_opts *o,
                            struct json_object **out, char *err, size_t errlen)
 {
     struct fake_vm *vm = opaque;
     char entry[128];
-    snprintf(entry, sizeof(entry), "snapshot_save %s %d", file, (int)then);
+    snprintf(entry, sizeof(entry), "snapshot_save %s %d%s", file, (int)o->then,
+             o->raw_ram ? " raw" : "");
     pthread_mutex_lock(&vm->lock);
     int rc = record(vm, entry, err, errlen);
     pthread_mutex_unlock(&vm->lock);

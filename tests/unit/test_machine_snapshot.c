@@ -461,7 +461,7 @@ static void test_machine_snapshot__control_then(void **state)
     char err[512] = "";
     const char *path = temp_path();
     struct json_object *out = NULL;
-    int rc = ctl.ops->snapshot_save(m, path, VM_SNAPSHOT_CONTINUE, &out, err, sizeof(err));
+    int rc = ctl.ops->snapshot_save(m, path, &(struct vm_snapshot_opts){VM_SNAPSHOT_CONTINUE, false}, &out, err, sizeof(err));
     if (rc)
         fail_msg("save: %s", err);
     assert_non_null(out);
@@ -471,7 +471,7 @@ static void test_machine_snapshot__control_then(void **state)
 
     fx->f.counter = 5000;
     out = NULL;
-    assert_int_equal(ctl.ops->snapshot_save(m, path, VM_SNAPSHOT_STOP, &out, err, sizeof(err)), 0);
+    assert_int_equal(ctl.ops->snapshot_save(m, path, &(struct vm_snapshot_opts){VM_SNAPSHOT_STOP, true}, &out, err, sizeof(err)), 0);
     json_object_put(out);
     assert_int_equal(ctl.ops->status(m), VM_STATUS_PAUSED);
     fx->f.counter = 90000; /* time passes while paused */
@@ -481,7 +481,7 @@ static void test_machine_snapshot__control_then(void **state)
 
     /* A failed save (no such directory) leaves it running and says why. */
     out = NULL;
-    rc = ctl.ops->snapshot_save(m, "/nonexistent-dir/x.snap", VM_SNAPSHOT_QUIT, &out, err,
+    rc = ctl.ops->snapshot_save(m, "/nonexistent-dir/x.snap", &(struct vm_snapshot_opts){VM_SNAPSHOT_QUIT, false}, &out, err,
                                 sizeof(err));
     assert_true(rc < 0);
     assert_null(out);
@@ -489,7 +489,7 @@ static void test_machine_snapshot__control_then(void **state)
     assert_int_equal(ctl.ops->status(m), VM_STATUS_RUNNING);
 
     out = NULL;
-    assert_int_equal(ctl.ops->snapshot_save(m, path, VM_SNAPSHOT_QUIT, &out, err, sizeof(err)), 0);
+    assert_int_equal(ctl.ops->snapshot_save(m, path, &(struct vm_snapshot_opts){VM_SNAPSHOT_QUIT, false}, &out, err, sizeof(err)), 0);
     json_object_put(out);
     vcpus_join_threads(m);
     assert_int_equal(ctl.ops->status(m), VM_STATUS_SHUTDOWN);
