@@ -171,7 +171,8 @@ snapshot_conformance() {
     t="conformance payload (host $LAB_HOST, $mode mode)"
     rm -f c.snap cout1 cout2 cerr qmp.sock
     pscivm run --payload "$LAB_DIR/payloads/psci_conformance.bin" --cpus 4 --psci 1.3 \
-        --psci-mode "$mode" --qmp "$PWD/qmp.sock" --console cout1 --timeout 300 2> cerr &
+        --psci-mode "$mode" --cmdline "psci-mode=$mode expect-version=1.3" \
+        --qmp "$PWD/qmp.sock" --console cout1 --timeout 300 2> cerr &
     vm=$!
     i=0
     while [ $i -lt 3000 ] && ! grep -aq '^ok 1 ' cout1 2>/dev/null; do sleep 0.01; i=$((i + 1)); done

@@ -45,7 +45,8 @@ restore_vm() {
 }
 # The guest's view of its firmware: debugfs psci (version, PSCI_FEATURES of every function).
 PSCI_VIEW='mount -t debugfs none /sys/kernel/debug 2>/dev/null; cat /sys/kernel/debug/psci'
-psci_view() { gcmd "$PSCI_VIEW"; echo "$gout" | tr -d '\r'; }
+# psci_view — into $view (not in a subshell: gcmd's sequence number must advance here).
+psci_view() { gcmd "$PSCI_VIEW"; view=$(echo "$gout" | tr -d '\r'); }
 
 # save_here NAME — snapshot-save then=quit to NAME; the last complete counter in NAME.count.
 save_here() {
@@ -75,7 +76,7 @@ restore_check() {
     check "$t: the counter continues ($saved -> $first)" \
         $([ -n "$first" ] && [ "$first" -gt "${saved:-0}" ] && [ "$first" -le $((${saved:-0} + 2)) ]; echo $?) \
         "$(tail -n 3 err.log)"
-    view=$(psci_view)
+    psci_view
     echo "# $t: PSCI view now: $(echo "$view" | tr '\n' ';')"
     check "$t: the guest's PSCI version and PSCI_FEATURES answers are unchanged" \
         $([ -n "$view" ] && [ "$view" = "$(cat psci-view.txt)" ]; echo $?) \
@@ -97,7 +98,8 @@ case "$LAB_HOST:$pass" in
     up=$?
     check "$t: guest up" $up "$(tail -n 3 err.log)"
     [ $up -eq 0 ] || { finish_vm; exit 0; }
-    psci_view > psci-view.txt
+    psci_view
+    echo "$view" > psci-view.txt
     echo "# $t: PSCI view: $(tr '\n' ';' < psci-view.txt)"
     check "$t: the guest reads its PSCI view (debugfs psci)" \
         $(grep -q 'PSCIv1.3' psci-view.txt; echo $?) "'$(tr '\n' ';' < psci-view.txt)'"
