@@ -209,7 +209,7 @@ static void diff_file(const char *what, const struct vmdef_file *a, const struct
                         str_or(b->path, "none"));
         return;
     }
-    if (!identities || !a->path)
+    if (!identities || !a->path || (a->size == b->size && str_eq(a->identity, b->identity)))
         return;
     if (b->identity && !strncmp(b->identity, "(missing", 8))
         vmdef_diffs_add(out, "%s (%s): present recorded, %s now", what, a->path, b->identity);

@@ -6,16 +6,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "psci/psci.h"
 #include "vmm/vmdef.h"
 
-/* The absolute form of a path given on the command line (malloc'd); the path itself when it
- * cannot be resolved (a missing file fails later, with the loader's message). */
+/* The absolute form of a path given on the command line (malloc'd): realpath(), or for a file
+ * that does not exist (yet) the path joined to the working directory. */
 static char *abs_path(const char *p)
 {
     char *r = realpath(p, NULL);
-    return r ? r : strdup(p);
+    if (r || p[0] == '/')
+        return r ? r : strdup(p);
+    char *cwd = getcwd(NULL, 0);
+    if (!cwd)
+        return strdup(p);
+    size_t len = strlen(cwd) + strlen(p) + 2;
+    r = malloc(len);
+    if (r)
+        snprintf(r, len, "%s/%s", cwd, p);
+    free(cwd);
+    return r;
 }
 
 /* Set f to the given path (made absolute); list a contradiction with the recorded one. */
