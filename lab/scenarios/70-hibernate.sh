@@ -128,7 +128,7 @@ run_config() { # run_config MODE
             check "$t: pscivm status --json has state hibernated" $? "$js"
             grep -q '"event":"system_off2"' ev && grep -q '"event":"hibernation_recorded"' ev
             check "$t: events system_off2 and hibernation_recorded" $? "$(grep -E 'off2|hibernation' ev | tr '\n' ' ')"
-            grep -q '"event":"SHUTDOWN".*"reason":"guest-hibernate"' qmp.log
+            grep -q '"event": *"SHUTDOWN".*"reason": *"guest-hibernate"' qmp.log
             check "$t: QMP SHUTDOWN with reason guest-hibernate" $? "$(grep SHUTDOWN qmp.log)"
             if [ "$mode" = kernel ]; then
                 grep -q '"event":"system_off2".*"type_read":false' ev && grep -q '"off2_type": null' vm/hibernation.json
