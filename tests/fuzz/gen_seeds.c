@@ -263,6 +263,8 @@ static void gen_run_options(void)
     argv_seed("bad", (const char *const[]){"--payload", "p", "-x", "--cpus", "0", "extra",
                                            NULL});
     argv_seed("help", (const char *const[]){"-h", NULL});
+    argv_seed("vm", (const char *const[]){"--vm", "/vms/a", "--cpus", "2", "--update",
+                                           "--discard-hibernation", "--kernel", "I", NULL});
 }
 
 /* ---- UART / PL031 operation sequences (fuzz_mmio.h access flags) ---- */
