@@ -22,63 +22,14 @@
 cycles_max=${HIB_CYCLES:-10}
 budget=${HIB_BUDGET:-300}
 
-# The guest: its first act is the resume hook (a valid image on vdb: the kernel resumes it
-# and this shell never continues), then swap on vdb and the command server of guest-ctl.sh.
-cat > guest.sh <<'GUEST'
-#!/bin/sh
-stty -echo 2>/dev/null
-i=0
-while [ ! -e /sys/block/vdb/dev ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-cat /sys/block/vdb/dev > /sys/power/resume 2>/dev/null
-swapon /dev/vdb 2>/dev/null || { mkswap /dev/vdb > /dev/null 2>&1; swapon /dev/vdb; }
-echo "CTL-READY fresh"
-while read -r n cmd; do
-    [ -n "$n" ] || continue
-    eval "$cmd" > /tmp/ctl.out 2>&1
-    rc=$?
-    sed "s/^/CTL-OUT $n /" /tmp/ctl.out
-    echo "CTL-DONE $n $rc"
-done
-GUEST
-dd if=/dev/zero of=script.img bs=1024 count=64 2>/dev/null
-dd if=guest.sh of=script.img conv=notrunc 2>/dev/null
-
+. "$SCENARIO_DIR/lib/hibernate.sh"
+make_hib_script_disk script.img
+VMDIR=$PWD/vm
 G=7.2
 KOPTS="--kernel $LAB_DIR/guest/Image-$G --initrd $LAB_DIR/guest/initrd-$G.img"
 
-# vm_start [OPTIONS...] — pscivm run --vm vm with the console in con.log, input from fd 3,
-# events in ev, QMP events in qmp.log; returns once the guest's server answers ("fresh") or
-# the resumed one finishes the pending command (resume). $boot: fresh|resumed|none.
-vm_start() {
-    rm -f ev con.log err.log qmp.sock in.fifo qmp.log
-    mkfifo in.fifo
-    pscivm run --vm "$PWD/vm" --events ev --qmp "$PWD/qmp.sock" --timeout 900 "$@" \
-        < in.fifo > con.log 2> err.log &
-    vm=$!
-    exec 3> in.fifo
-    i=0
-    while [ ! -S qmp.sock ] && [ $i -lt 100 ] && kill -0 "$vm" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-    pscivm ctl "$PWD/qmp.sock" events > qmp.log 2>/dev/null &
-    boot=none
-    if wait_line "^CTL-READY fresh|^CTL-DONE $seq_no " 300; then
-        if grep -aq '^CTL-READY fresh' con.log; then boot=fresh; else boot=resumed; fi
-    fi
-}
-
-# hibernate — `echo disk > /sys/power/state` in the guest; waits for pscivm; $rc its status.
-hibernate() {
-    gsend 'echo disk > /sys/power/state'
-    i=0
-    while kill -0 "$vm" 2>/dev/null && [ $i -lt 3000 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -0 "$vm" 2>/dev/null && kill -TERM "$vm"
-    wait "$vm"; rc=$?
-    exec 3>&-
-}
-
-vm_state() { pscivm status "$PWD/vm" 2>&1; }
-
 # refuse NAME PATTERN OPTIONS... — a start of the hibernated VM with OPTIONS exits 10 and its
-# stderr has every line of PATTERN (| separated, grep -E each).
+# stderr matches every part of PATTERN (| separated, each a grep pattern).
 refuse() {
     rf_name=$1 rf_pat=$2; shift 2
     pscivm run --vm "$PWD/vm" --console none --timeout 60 "$@" > /dev/null 2> refuse.log < /dev/null
@@ -96,8 +47,7 @@ run_config() { # run_config MODE
     mode=$1
     t="hibernate (host $LAB_HOST, guest $G, $mode mode)"
     rm -rf vm swap.img
-    dd if=/dev/zero of=swap.img bs=1M count=320 2>/dev/null
-    mkswap swap.img > /dev/null 2>&1
+    make_swap swap.img 320
     seq_no=0
     vm_start $KOPTS --cmdline "console=ttyS0 quiet" --cpus 2 --mem 512 --psci 1.3 \
         --psci-mode "$mode" --disk "$PWD/script.img,ro" --disk "$PWD/swap.img"
