@@ -12,15 +12,20 @@
 #   7.2 host: user and kernel mode (kernel: KVM's SYSTEM_OFF2, type not readable); 6.12: user
 #   mode (kernel mode SKIPs: KVM offers PSCI 1.1 there, no SYSTEM_OFF2); 6.1: a VM whose
 #   definition says PSCI 1.3 in kernel mode is refused, naming 1.3 and the host's 1.1.
-# The issue asks for 10 cycles in a row; HIB_CYCLES (default 10) cycles are run, but no new one
-# starts once HIB_BUDGET seconds (default 300 per configuration) are used: the emulated lab
-# takes about a minute a cycle. The TAP line says how many ran.
+# Cycles: the issue asks for 10 in a row. The emulated lab takes 70-110 s a cycle in user mode
+# and 130-170 s in kernel mode (measured on 7.2), so make check (LAB_TIER check: it has to stay
+# near 30 minutes) runs 2 per configuration and make check-long (LAB_TIER=long) 10; HIB_CYCLES
+# overrides the count, and no new cycle starts once HIB_BUDGET seconds of cycling are used
+# (check: 300, long: 2400 per configuration). The TAP line says how many ran.
 # hosts: 6.1 6.12 7.2
-# timeout: 2400
+# timeout: 5400
 
 . "$SCENARIO_DIR/lib/guest-ctl.sh"
-cycles_max=${HIB_CYCLES:-10}
-budget=${HIB_BUDGET:-300}
+if [ "${LAB_TIER:-check}" = long ]; then
+    cycles_max=${HIB_CYCLES:-10} budget=${HIB_BUDGET:-2400}
+else
+    cycles_max=${HIB_CYCLES:-2} budget=${HIB_BUDGET:-300}
+fi
 
 . "$SCENARIO_DIR/lib/hibernate.sh"
 make_hib_script_disk script.img
