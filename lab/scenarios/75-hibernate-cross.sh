@@ -10,6 +10,9 @@
 #   pass 2 on 6.12 (lab/check's second pass): resumed again (7.2 -> 6.12), the same checks,
 #     then poweroff: exit 0, status off.
 #   Run alone on one host (no hibernated VM from the other), the resume steps are skipped.
+#   In the long tier until it has passed in the lab: written with issue 11 but not yet run (the
+#   lab queue left no slot); move it to make check once it has.
+# tier: long
 # hosts: 6.12 7.2
 # second-pass: 6.12
 # timeout: 900
