@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
+#include <time.h>
 
 #include "kvm/backend.h"
 #include "machine/host.h"
@@ -31,6 +32,7 @@
 #include "psci/psci.h"
 #include "vmm/exit_status.h"
 #include "vmm/memmap.h"
+#include "vmm/vmdir.h"
 
 #define GIC_NR_IRQS 128            /* 32 private + 96 SPIs */
 
@@ -111,6 +113,36 @@ static int setup_psci_kernel(struct machine *m, struct kvm_backend *b, char *err
     return rc;
 }
 
+/* --vm DIR with a definition: the PSCI version is the VM's, never lowered. Refuse a host that
+ * offers it in neither mode the definition allows, naming the version and the host's limits. */
+static int vm_psci_offered(struct machine *m, struct kvm_backend *b, char *err, size_t errlen)
+{
+    if (!m->vm || !m->vm->has_def || m->mode == PSCI_MODE_USER)
+        return 0;
+    uint64_t kmax = 0;
+    int rc = kvm_vm_get_psci_version(&b->vm, &kmax);
+    if (rc) {
+        snprintf(err, errlen, "reading KVM's PSCI version: %s", strerror(-rc));
+        return rc;
+    }
+    if (m->opts.psci_version <= kmax)
+        return 0;
+    char user[160];
+    if (m->opts.mode == PSCI_MODE_KERNEL)
+        snprintf(user, sizeof(user), "user mode: not allowed by the definition (psci.mode "
+                 "kernel; --update --psci-mode auto allows it%s)",
+                 m->host.has_smccc_filter ? ", and this host has the SMCCC filter" : "");
+    else
+        snprintf(user, sizeof(user), "user mode: needs KVM's SMCCC filter (Linux >= 6.4), "
+                 "host kernel %s has none", m->host.release);
+    snprintf(err, errlen, "the VM in %s has PSCI %s (psci.version, chosen when it was created) "
+             "and this host offers it in neither mode — %s; kernel mode: this host's KVM offers "
+             "PSCI up to %s. Refusing to start rather than change the guest's firmware",
+             m->vm->path, psci_version_name(m->opts.psci_version), user,
+             psci_version_name((uint32_t)kmax));
+    return -EOPNOTSUPP;
+}
+
 static int host_build(struct machine *m, struct kvm_backend *b, char *err, size_t errlen)
 {
     /* A restore takes the guest from the snapshot: no boot images. */
@@ -153,6 +185,9 @@ static int host_build(struct machine *m, struct kvm_backend *b, char *err, size_
                  m->host.release);
         return -EOPNOTSUPP;
     }
+    rc = vm_psci_offered(m, b, err, errlen);
+    if (rc)
+        return rc;
     rc = m->mode == PSCI_MODE_USER ? setup_psci_user(m, b, err, errlen)
                                    : setup_psci_kernel(m, b, err, errlen);
     if (rc)
@@ -177,9 +212,29 @@ static int host_build(struct machine *m, struct kvm_backend *b, char *err, size_
     return rc;
 }
 
+/* The refusal of a hibernated VM whose machine would change: every difference. */
+static void print_hibernated_changed(const struct vm_dir *vd, const struct vmdef_diffs *d)
+{
+    char when[32];
+    time_t t = (time_t)vd->hib.time;
+    struct tm tm;
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    fprintf(stderr, "pscivm: %s: the VM is hibernated (since %s) and this start would change "
+            "its machine, so the guest could not resume safely; refusing (exit %d). %u "
+            "difference%s (recorded at hibernation vs this start):\n", vd->path, when,
+            PSCIVM_EXIT_HIBERNATED_CHANGED, d->n, d->n == 1 ? "" : "s");
+    for (unsigned int i = 0; i < d->n; i++)
+        fprintf(stderr, "  %s\n", d->line[i]);
+    if (d->truncated)
+        fprintf(stderr, "  (more differences not listed)\n");
+    fprintf(stderr, "Start it unchanged to resume it, or with --discard-hibernation to boot it "
+            "afresh (its hibernation image is then abandoned).\n");
+}
+
 /* Build, optionally restore from r, run, tear down: the one path for `run` and `restore`. */
 static int host_start(const struct run_options *opts, const char *restore_path,
-                      struct snapshot_reader *r, bool paused, const char *no_reboot)
+                      struct snapshot_reader *r, bool paused, const char *no_reboot,
+                      struct vm_dir *vm)
 {
     struct machine *m = calloc(1, sizeof(*m));
     struct kvm_backend *b = calloc(1, sizeof(*b));
@@ -190,12 +245,14 @@ static int host_start(const struct run_options *opts, const char *restore_path,
         return PSCIVM_EXIT_ERROR;
     }
     b->vm.kvm_fd = b->vm.vm_fd = b->vm.gic_fd = -1;
-    char err[512] = "";
+    char err[1024] = "";
     int status = PSCIVM_EXIT_ERROR;
     int rc = machine_init(m, opts, err, sizeof(err));
     m->restore_path = restore_path;
     if (no_reboot)
         snprintf(m->boot_unavailable, sizeof(m->boot_unavailable), "%s", no_reboot);
+    m->vm = vm;
+    bool changed = false;
     struct utsname u;
     snprintf(m->host.release, sizeof(m->host.release), "%s",
              uname(&u) == 0 ? u.release : "unknown");
@@ -206,7 +263,23 @@ static int host_start(const struct run_options *opts, const char *restore_path,
         m->restart_paused = paused;
         snapshot_reader_release(r); /* RAM is filled or mapped: the file is no longer read */
     }
-    if (rc) {
+    if (!rc && vm) {
+        struct vmdef_diffs *diffs = malloc(sizeof(*diffs));
+        rc = diffs ? 0 : -ENOMEM;
+        if (diffs) {
+            vmdef_diffs_init(diffs);
+            rc = machine_vm_prepare(m, diffs, err, sizeof(err));
+            if (rc == -ESTALE) {
+                print_hibernated_changed(vm, diffs);
+                status = PSCIVM_EXIT_HIBERNATED_CHANGED;
+                changed = true;
+            }
+            free(diffs);
+        }
+    }
+    if (changed) {
+        /* listed above */
+    } else if (rc) {
         fprintf(stderr, "pscivm: %s%s%s\n", restore_path ? restore_path : "",
                 restore_path ? ": " : "", err[0] ? err : strerror(-rc));
     } else {
@@ -232,9 +305,9 @@ static int host_start(const struct run_options *opts, const char *restore_path,
     return status;
 }
 
-int host_run(const struct run_options *opts)
+int host_run(const struct run_options *opts, struct vm_dir *vm)
 {
-    return host_start(opts, NULL, NULL, false, NULL);
+    return host_start(opts, NULL, NULL, false, NULL, vm);
 }
 
 int host_restore(const struct run_options *side, const char *path, bool paused)
@@ -271,7 +344,8 @@ int host_restore(const struct run_options *side, const char *path, bool paused)
         fprintf(stderr, "pscivm: note: %s\n", no_reboot);
         opts.payload = opts.kernel = opts.initrd = NULL;
     }
-    int status = host_start(&opts, path, &r, paused, no_reboot[0] ? no_reboot : NULL);
+    int status = host_start(&opts, path, &r, paused, no_reboot[0] ? no_reboot : NULL,
+                            NULL);
     /* host_start released r */
     machine_snapshot_run_options_release(&opts);
     snapshot_config_release(&c);

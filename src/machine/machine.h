@@ -59,6 +59,9 @@
 
 struct json_object;
 struct qmp_server;
+struct vm_dir;
+struct vmdef;
+struct vmdef_diffs;
 
 enum machine_state {
     MACHINE_CREATED,
@@ -208,7 +211,16 @@ struct machine {
      * missing or changed since the save, or not recorded) — the reboot then ends pscivm. */
     bool boot_loaded;
     char boot_unavailable[320];
+
+    /* --vm DIR (vm.c): the VM's directory (NULL without --vm), what this start did with a
+     * hibernation record, and SYSTEM_OFF2's type for the record (MACHINE_OFF2_TYPE_UNKNOWN in
+     * kernel mode: KVM zeroes x1 before the exit). */
+    struct vm_dir *vm;
+    enum machine_vm_hib { MACHINE_VM_BOOT, MACHINE_VM_RESUME, MACHINE_VM_DISCARDED } vm_hib;
+    int64_t vm_discarded_time;  /* when the discarded record said the guest hibernated */
+    uint64_t off2_type;
 };
+#define MACHINE_OFF2_TYPE_UNKNOWN UINT64_MAX
 
 /* ---- machine.c: lifecycle ----------------------------------------------------------------- */
 /* Creation (the backend is built between machine_init and machine_init_vcpus, by host.c or a
@@ -246,6 +258,24 @@ void field_hex(struct json_object *o, const char *k, uint64_t v);
 void field_int(struct json_object *o, const char *k, int64_t v);
 void field_str(struct json_object *o, const char *k, const char *v);
 void field_bool(struct json_object *o, const char *k, bool v);
+
+/* ---- vm.c: --vm DIR, the VM's definition and hibernation record ---------------------------- */
+/* Fill the boot files' and disks' sizes and identities of d from the files (stat by path; a
+ * missing file gets the identity "(missing: <reason>)"). 0 or -ENOMEM. */
+int machine_vm_identify(struct vmdef *d);
+/* Before building (a hibernated VM, no --discard-hibernation): every difference between the
+ * record and the candidate m->vm->cand (its identities taken now) into diffs; -ESTALE when there
+ * is one. */
+int machine_vm_precheck(struct vm_dir *vd, struct vmdef_diffs *diffs, char *err, size_t errlen);
+/* After the machine is built, before it runs: complete the candidate from the machine (MPIDRs,
+ * devices, PSCI version and functions, identities); a hibernated VM is compared with its record
+ * (-ESTALE, diffs filled) or, with --discard-hibernation, its record cleared; a function set the
+ * definition has that this PSCI version does not offer is refused (-EOPNOTSUPP); then
+ * DIR/vm.json is written. 0 or -errno with err set. */
+int machine_vm_prepare(struct machine *m, struct vmdef_diffs *diffs, char *err, size_t errlen);
+/* After the run (vCPUs joined, devices still open): SYSTEM_OFF2 writes the hibernation record,
+ * SYSTEM_OFF clears it; events hibernation_recorded / hibernation_cleared. 0 or -errno. */
+int machine_vm_finish(struct machine *m, char *err, size_t errlen);
 
 /* ---- vcpus.c: threads, kicks, pause barrier ------------------------------------------------ */
 void vcpu_kick(struct vcpu_ctl *v);

@@ -156,9 +156,14 @@ static void system_request(struct machine *m, struct vcpu_ctl *v, enum system_re
 {
     struct policy_decision d = policy_system_request(&m->opts, req);
     struct json_object *f = NULL;
-    if (req == SYSTEM_REQ_OFF2 && type != SYSTEM_TYPE_UNKNOWN) {
+    if (req == SYSTEM_REQ_OFF2) {
+        /* Kernel mode: KVM zeroed x1 before the exit; the event says so (type_read false). */
         f = fields_new();
-        field_int(f, "type", (int64_t)type);
+        if (type != SYSTEM_TYPE_UNKNOWN)
+            field_int(f, "type", (int64_t)type);
+        else
+            field_bool(f, "type_read", false);
+        m->off2_type = type == SYSTEM_TYPE_UNKNOWN ? MACHINE_OFF2_TYPE_UNKNOWN : type;
     } else if (req == SYSTEM_REQ_RESET2) {
         f = fields_new();
         field_hex(f, "type", type);

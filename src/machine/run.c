@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -20,6 +21,7 @@
 #include "qmp/server.h"
 #include "vmm/exit_status.h"
 #include "vmm/policy.h"
+#include "vmm/vmdir.h"
 
 #define KMODE_WATCH_NS (1 * 1000 * 1000)
 
@@ -266,6 +268,11 @@ static void emit_vm_start(struct machine *m)
     field_int(f, "mem_mib", (int64_t)m->opts.mem_mib);
     if (m->restore_path)
         field_str(f, "restored", m->restore_path);
+    if (m->vm) {
+        field_str(f, "vm", m->vm->path);
+        field_str(f, "hibernation", m->vm_hib == MACHINE_VM_RESUME ? "resume"
+                                    : m->vm_hib == MACHINE_VM_DISCARDED ? "discarded" : "none");
+    }
     machine_emit(m, "vm_start", -1, f);
     /* A snapshot saved while vCPUs were suspended: the restore woke them. */
     for (unsigned int i = 0; m->restored && i < m->hv.nr_vcpus; i++) {
@@ -288,6 +295,16 @@ static void emit_vm_start(struct machine *m)
         }
         machine_emit(m, "cpu_resume", (int)i, f);
         v->woken_by_restore = VCPU_RESUME_NONE;
+    }
+    if (m->vm_hib == MACHINE_VM_DISCARDED) {
+        char when[32];
+        time_t t = (time_t)m->vm_discarded_time;
+        struct tm tm;
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        f = fields_new();
+        field_str(f, "dir", m->vm->path);
+        field_str(f, "hibernated_at", when);
+        machine_emit(m, "hibernation_discarded", -1, f);
     }
 }
 
@@ -367,6 +384,12 @@ int machine_run(struct machine *m)
                 ? "guest requested a reset" : "reset requested (QMP system_reset)");
     }
     board_console_flush(m);
+    if (m->vm && machine_vm_finish(m, err, sizeof(err))) {
+        fprintf(stderr, "pscivm: %s: %s\n", m->exit_status == PSCIVM_EXIT_HIBERNATE
+                ? "the guest hibernated but its record could not be written (the next start "
+                  "cannot check the machine): exit 1" : "clearing the hibernation record", err);
+        m->exit_status = PSCIVM_EXIT_ERROR;
+    }
     emit_host_shutdown(m);
     struct json_object *f = fields_new();
     field_int(f, "status", m->exit_status);

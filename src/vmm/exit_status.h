@@ -15,7 +15,8 @@ enum pscivm_exit_status {
     PSCIVM_EXIT_SIGNAL = 7,     /* stopped by SIGINT/SIGTERM or the console escape */
     PSCIVM_EXIT_SUSPEND = 8,    /* guest SYSTEM_SUSPEND with --on-suspend exit */
     PSCIVM_EXIT_SAVED = 9,      /* saved to a snapshot and ended (QMP snapshot-save then=quit) */
-    /* 10: reserved for the hibernation refusals of `pscivm run --vm` */
+    PSCIVM_EXIT_HIBERNATED_CHANGED = 10, /* --vm DIR: the VM is hibernated and this start would
+                                   change its machine (every difference on stderr); nothing ran */
     PSCIVM_EXIT_SUSPENDED_TO_DISK = 11, /* guest SYSTEM_SUSPEND saved to a snapshot and ended
                                            (--on-suspend save=PATH or save-after=) */
 };

@@ -21,7 +21,8 @@ static const char usage[] =
     "           'pscivm ctl --help'\n"
     "  info     print the host facts pscivm's PSCI modes depend on (--json for machines)\n"
     "  restore  continue a VM saved by QMP snapshot-save; see 'pscivm restore --help'\n"
-    "  run      run a guest (a bare-metal payload or a Linux kernel); see 'pscivm run --help'\n";
+    "  run      run a guest (a bare-metal payload or a Linux kernel); see 'pscivm run --help'\n"
+    "  status   the state of a VM kept in a directory (run --vm DIR): off, hibernated, running\n";
 
 struct command {
     const char *name;
@@ -33,6 +34,7 @@ static const struct command commands[] = {
     {"info", cmd_info},
     {"restore", cmd_restore},
     {"run", cmd_run},
+    {"status", cmd_status},
 };
 
 int main(int argc, char **argv)

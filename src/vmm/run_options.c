@@ -15,6 +15,7 @@
 const char run_options_usage[] =
     "usage: pscivm run --payload FILE [options]\n"
     "       pscivm run --kernel Image [--initrd FILE] [--disk PATH[,ro]]... [options]\n"
+    "       pscivm run --vm DIR [--update] [--discard-hibernation] [options]\n"
     "\n"
     "Run a bare-metal AArch64 payload: FILE is loaded at the start of guest RAM and vCPU 0 enters\n"
     "its first byte in EL1h, MMU off, DAIF masked, x0 = address of the device tree. Secondary\n"
@@ -63,6 +64,18 @@ const char run_options_usage[] =
     "  --qmp PATH              listen on the Unix socket PATH for QMP clients (mode 0600; see\n"
     "                          'pscivm ctl --help' and docs/run.md): query-status, stop, cont,\n"
     "                          system_reset, system_powerdown, system_wakeup, quit, cpu-plug ...\n"
+    "  --vm DIR                keep the machine definition in DIR/vm.json (JSON): the first run\n"
+    "                          creates it (vCPUs, RAM, PSCI version and functions, devices, disks,\n"
+    "                          kernel/initrd identity); later runs take the machine from it, and\n"
+    "                          a machine option that contradicts it is an error (exit 2). The PSCI\n"
+    "                          version is the VM's: kept on every host or refused. A guest that\n"
+    "                          hibernates (SYSTEM_OFF2) is recorded in DIR/hibernation.json;\n"
+    "                          starting it on a changed machine is refused (exit 10, every\n"
+    "                          difference listed). 'pscivm status DIR' says off/hibernated/running\n"
+    "  --update                with --vm: given options change the definition (not while the VM\n"
+    "                          is hibernated)\n"
+    "  --discard-hibernation   with --vm: boot a hibernated VM anyway (from its kernel, not its\n"
+    "                          image: the guest decides) and clear the record\n"
     "\n"
     "memory map (guest physical; docs/memory-map.md):\n"
     "  0x08000000  GICv3 distributor (64 KiB)\n"
@@ -77,6 +90,7 @@ const char run_options_usage[] =
     "  --on-reset exit   4 SYSTEM_OFF2 (hibernate)   5 --timeout expired   6 guest dead (every vCPU\n"
     "  off, or a guest fault pscivm cannot resume)   7 stopped by SIGINT/SIGTERM (or QMP quit)\n"
     "  8 SYSTEM_SUSPEND with --on-suspend exit   9 saved by QMP snapshot-save then=quit\n"
+    "  10 --vm DIR: the VM is hibernated and this start would change its machine (refused)\n"
     "  11 suspended to disk: SYSTEM_SUSPEND saved by --on-suspend save=PATH or save-after\n"
     "\n"
     "Unmapped MMIO reads as zero and writes are ignored (logged once per address).\n";
@@ -166,7 +180,8 @@ static int parse_deny_list(struct run_options *opts, const char *list, char *err
 enum {
     OPT_PAYLOAD = 256, OPT_CPUS, OPT_MEM, OPT_PSCI, OPT_MODE, OPT_EVENTS, OPT_ON_RESET,
     OPT_ON_SUSPEND, OPT_TIMEOUT, OPT_CMDLINE, OPT_HELP, OPT_KERNEL, OPT_INITRD, OPT_DISK,
-    OPT_CONSOLE, OPT_DENY_CPU_ON, OPT_QMP, OPT_MAX_CPUS, OPT_PAUSED,
+    OPT_CONSOLE, OPT_DENY_CPU_ON, OPT_QMP, OPT_MAX_CPUS, OPT_PAUSED, OPT_VM, OPT_UPDATE,
+    OPT_DISCARD_HIBERNATION,
 };
 
 static const struct option long_options[] = {
@@ -189,6 +204,9 @@ static const struct option long_options[] = {
     {"qmp", required_argument, NULL, OPT_QMP},
     {"max-cpus", required_argument, NULL, OPT_MAX_CPUS},
     {"paused", no_argument, NULL, OPT_PAUSED},
+    {"vm", required_argument, NULL, OPT_VM},
+    {"update", no_argument, NULL, OPT_UPDATE},
+    {"discard-hibernation", no_argument, NULL, OPT_DISCARD_HIBERNATION},
     {NULL, 0, NULL, 0},
 };
 
@@ -230,10 +248,28 @@ static bool machine_option(int c)
     switch (c) {
     case OPT_PAYLOAD: case OPT_CPUS: case OPT_MEM: case OPT_PSCI: case OPT_MODE:
     case OPT_CMDLINE: case OPT_KERNEL: case OPT_INITRD: case OPT_DISK: case OPT_DENY_CPU_ON:
-    case OPT_MAX_CPUS:
+    case OPT_MAX_CPUS: case OPT_VM: case OPT_UPDATE: case OPT_DISCARD_HIBERNATION:
         return true;
     }
     return false;
+}
+
+/* Which run_options.given bit an option sets (0: none). */
+static unsigned int given_bit(int c)
+{
+    switch (c) {
+    case OPT_PAYLOAD: return RUN_GIVEN_PAYLOAD;
+    case OPT_KERNEL: return RUN_GIVEN_KERNEL;
+    case OPT_INITRD: return RUN_GIVEN_INITRD;
+    case OPT_CMDLINE: return RUN_GIVEN_CMDLINE;
+    case OPT_CPUS: return RUN_GIVEN_CPUS;
+    case OPT_MAX_CPUS: return RUN_GIVEN_MAX_CPUS;
+    case OPT_MEM: return RUN_GIVEN_MEM;
+    case OPT_PSCI: return RUN_GIVEN_PSCI;
+    case OPT_MODE: return RUN_GIVEN_MODE;
+    case OPT_DISK: return RUN_GIVEN_DISKS;
+    }
+    return 0;
 }
 
 static int parse(struct run_options *opts, int argc, char **argv, bool restore,
@@ -352,7 +388,19 @@ static int parse(struct run_options *opts, int argc, char **argv, bool restore,
             return fail(err, err_size, "--%s: not a restore option (the snapshot describes the "
                         "machine)", name);
         }
+        opts->given |= given_bit(c);
         switch (c) {
+        case OPT_VM:
+            if (!*optarg)
+                return fail(err, err_size, "--vm: empty directory path");
+            opts->vm_dir = optarg;
+            break;
+        case OPT_UPDATE:
+            opts->update = true;
+            break;
+        case OPT_DISCARD_HIBERNATION:
+            opts->discard_hibernation = true;
+            break;
         case OPT_PAUSED:
             if (!restore)
                 return fail(err, err_size, "--paused is an option of pscivm restore");
@@ -477,8 +525,19 @@ static int parse(struct run_options *opts, int argc, char **argv, bool restore,
             return fail(err, err_size, "the snapshot FILE to restore is missing");
         return 0;
     }
+    if ((opts->update || opts->discard_hibernation) && !opts->vm_dir)
+        return fail(err, err_size, "%s needs --vm DIR", opts->update ? "--update"
+                                                                     : "--discard-hibernation");
+    if (opts->vm_dir) /* the definition may give the rest: cmd_run validates after it */
+        return 0;
+    return run_options_validate(opts, err, err_size);
+}
+
+int run_options_validate(struct run_options *opts, char *err, size_t err_size)
+{
     if (!opts->payload && !opts->kernel)
-        return fail(err, err_size, "--payload FILE or --kernel Image is required");
+        return fail(err, err_size, "--payload FILE or --kernel Image is required%s",
+                    opts->vm_dir ? " (the VM is new: its first run defines it)" : "");
     if (opts->payload && opts->kernel)
         return fail(err, err_size, "--payload and --kernel exclude each other");
     if (opts->initrd && !opts->kernel)

@@ -42,6 +42,21 @@ enum console_mode {
 #define RUN_MIN_MEM_MIB 16
 #define RUN_MAX_MEM_MIB (64 * 1024)
 
+/* Machine options given on the command line (run_options.given): with --vm DIR the ones not
+ * given come from the VM's definition, and a given one must agree with it (vmdef.h). */
+enum run_given {
+    RUN_GIVEN_PAYLOAD = 1u << 0,
+    RUN_GIVEN_KERNEL = 1u << 1,
+    RUN_GIVEN_INITRD = 1u << 2,
+    RUN_GIVEN_CMDLINE = 1u << 3,
+    RUN_GIVEN_CPUS = 1u << 4,
+    RUN_GIVEN_MAX_CPUS = 1u << 5,
+    RUN_GIVEN_MEM = 1u << 6,
+    RUN_GIVEN_PSCI = 1u << 7,
+    RUN_GIVEN_MODE = 1u << 8,
+    RUN_GIVEN_DISKS = 1u << 9,
+};
+
 struct run_options {
     const char *payload;       /* --payload FILE: raw binary loaded at the start of RAM */
     unsigned int cpus;         /* --cpus N (1 .. MEMMAP_MAX_VCPUS) */
@@ -77,13 +92,26 @@ struct run_options {
      * --on-reset, --on-suspend, --timeout, --console, --qmp); the snapshot gives the rest. */
     const char *restore_file;
     bool paused;
+    /* --vm DIR: the machine definition lives in DIR (docs/run.md "VMs that keep their
+     * definition"); --update lets given options change it (not while hibernated);
+     * --discard-hibernation boots a hibernated VM from scratch. */
+    const char *vm_dir;
+    bool update;
+    bool discard_hibernation;
+    unsigned int given;        /* enum run_given: the machine options on the command line */
 };
 
 /* The text of `pscivm run --help` (options, memory map, exit statuses, events). */
 extern const char run_options_usage[];
 
-/* Parse argv (argv[0] = "run"). Returns 0, or -EINVAL with a one-line reason in err. */
+/* Parse argv (argv[0] = "run"). Returns 0, or -EINVAL with a one-line reason in err. With
+ * --vm the checks that need the whole machine (a boot source, --max-cpus vs --cpus ...) are
+ * left to run_options_validate, called once the definition has filled in the rest. */
 int run_options_parse(struct run_options *opts, int argc, char **argv, char *err, size_t err_size);
+/* The checks across options (one boot source, --initrd needs --kernel, --max-cpus, the deny
+ * list within --cpus, user-mode-only options) and the derived defaults (max_cpus, the kernel
+ * command line). 0 or -EINVAL with err set. */
+int run_options_validate(struct run_options *opts, char *err, size_t err_size);
 /* Parse `pscivm restore FILE [options]` (argv[0] = "restore"): FILE first or after the
  * options; options that describe the machine are refused. */
 int run_options_parse_restore(struct run_options *opts, int argc, char **argv, char *err,

@@ -2,8 +2,8 @@
  * the input split at NUL bytes into argv[1..] (at most 64 arguments), each argument in its
  * own exact-size heap allocation so ASan sees any read past one. A refusal must come with a
  * message; an accepted command line must satisfy what the machine relies on (one boot source,
- * counts in range, the deny list within --cpus) and parse to the same options again (getopt's
- * global state is reset by the parser). */
+ * counts in range, the deny list within --cpus) — with --vm once run_options_validate accepts
+ * it — and parse to the same options again (getopt's global state is reset by the parser). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +57,9 @@ static bool same(const struct run_options *a, const struct run_options *b)
               a->cmdline == b->cmdline && a->kernel == b->kernel && a->initrd == b->initrd &&
               a->nr_disks == b->nr_disks && a->console == b->console &&
               a->console_path == b->console_path && a->nr_deny_cpu_on == b->nr_deny_cpu_on &&
-              a->qmp == b->qmp && a->max_cpus == b->max_cpus && a->help == b->help;
+              a->qmp == b->qmp && a->max_cpus == b->max_cpus && a->help == b->help &&
+              a->vm_dir == b->vm_dir && a->update == b->update &&
+              a->discard_hibernation == b->discard_hibernation && a->given == b->given;
     for (unsigned int i = 0; eq && i < a->nr_disks; i++)
         eq = a->disks[i] == b->disks[i];
     for (unsigned int i = 0; eq && i < a->nr_deny_cpu_on; i++)
@@ -94,6 +96,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fprintf(stderr, "fuzz_run_options: refused (%d) without a message\n", rc);
             abort();
         }
+    } else if (o1.vm_dir) {
+        /* --vm: the definition may supply the rest; what the command line gives must then
+         * pass the same cross-option checks. */
+        struct run_options v = o1;
+        err[0] = 'x';
+        if (run_options_validate(&v, err, sizeof(err)) == 0)
+            check(&v);
+        else if (!err[0] || strlen(err) >= sizeof(err))
+            bad("validate: refused without a message");
     } else {
         check(&o1);
     }

@@ -18,6 +18,7 @@
 #include "devices/virtio_blk.h"
 #include "devices/virtio_input.h"
 #include "psci/psci.h"
+#include "vmm/vmdir.h"
 #include "fuzz_virtio.h"
 
 static void die(const char *what);
@@ -262,6 +263,8 @@ static void gen_run_options(void)
     argv_seed("bad", (const char *const[]){"--payload", "p", "-x", "--cpus", "0", "extra",
                                            NULL});
     argv_seed("help", (const char *const[]){"-h", NULL});
+    argv_seed("vm", (const char *const[]){"--vm", "/vms/a", "--cpus", "2", "--update",
+                                           "--discard-hibernation", "--kernel", "I", NULL});
 }
 
 /* ---- UART / PL031 operation sequences (fuzz_mmio.h access flags) ---- */
@@ -504,6 +507,70 @@ static void gen_device_state(void)
     free(ram);
 }
 
+/* ---- vm.json and hibernation.json of a --vm DIR: written by the real serializers ---- */
+static void gen_vmdef(void)
+{
+    struct vm_hibernation h;
+    vm_hibernation_init(&h);
+    struct vmdef *d = &h.machine;
+    d->cpus = 2;
+    d->max_cpus = d->nr_mpidrs = 3;
+    d->mpidrs[1] = 1;
+    d->mpidrs[2] = 0x100;
+    d->mem_mib = 512;
+    d->ram_base = 0x40000000;
+    d->psci_version = PSCI_VERSION_1_3;
+    d->psci_mode = PSCI_MODE_AUTO;
+    d->psci_functions = vmdef_psci_functions(PSCI_VERSION_1_3);
+    if (vmdef_file_set(&d->kernel, "/lab/guest/Image-7.2", 40000000, "size=40000000,mtime=1.5,ino=12") ||
+        vmdef_file_set(&d->initrd, "/lab/guest/initrd-7.2.img", 9000000, "size=9000000,mtime=2.5,ino=13") ||
+        vmdef_file_set(&d->disks[0].file, "/tmp/s.img", 65536, "size=65536,mtime=3.5,ino=14") ||
+        vmdef_file_set(&d->disks[1].file, "/tmp/swap.img", 1 << 28, "size=268435456,mtime=4.5,ino=15"))
+        die("vmdef seed: out of memory");
+    d->disks[0].read_only = true;
+    d->nr_disks = 2;
+    d->cmdline = strdup("console=ttyS0 quiet");
+    static const char *const names[] = {"uart", "rtc", "disk0", "disk1", "input"};
+    static const char *const types[] = {"uart16550", "pl031", "virtio-blk", "virtio-blk", "virtio-input"};
+    for (unsigned int i = 0; i < 5; i++) {
+        snprintf(d->devices[i].name, VMDEF_NAME_LEN, "%s", names[i]);
+        snprintf(d->devices[i].type, VMDEF_NAME_LEN, "%s", types[i]);
+        d->devices[i].base = 0x9000000 + 0x10000 * i;
+        d->devices[i].size = 0x1000;
+        d->devices[i].spi = 1 + i;
+    }
+    d->nr_devices = 5;
+    char *text;
+    if (vmdef_to_json(d, "pscivm seeds", &text))
+        die("vmdef seed: serialize");
+    seed("vmdef", "kernel-2-disks", text, strlen(text));
+    free(text);
+    h.time = 1764878400;
+    h.type_read = true;
+    h.type = 1;
+    h.mode = PSCI_MODE_USER;
+    snprintf(h.host_kernel, sizeof(h.host_kernel), "7.2.0-1-arm64");
+    if (vm_hibernation_to_json(&h, "pscivm seeds", &text))
+        die("vmdef seed: record");
+    seed("vmdef", "hibernation-user", text, strlen(text));
+    free(text);
+    vmdef_release(d);
+    d->cpus = d->max_cpus = d->nr_mpidrs = 1;
+    d->mem_mib = 16;
+    d->psci_version = PSCI_VERSION_0_2;
+    d->psci_functions = 0;
+    d->ram_base = 0x40000000;
+    if (vmdef_file_set(&d->payload, "/p.bin", 4096, ""))
+        die("vmdef seed: out of memory");
+    h.type_read = false;
+    h.mode = PSCI_MODE_KERNEL;
+    if (vm_hibernation_to_json(&h, NULL, &text))
+        die("vmdef seed: record");
+    seed("vmdef", "hibernation-kernel-payload", text, strlen(text));
+    free(text);
+    vm_hibernation_release(&h);
+}
+
 /* Two small complete snapshots (every section kind, 64 KiB of RAM raw and zstd). */
 static void gen_snapshot(void)
 {
@@ -534,5 +601,6 @@ int main(int argc, char **argv)
     gen_virtio();
     gen_device_state();
     gen_snapshot();
+    gen_vmdef();
     return 0;
 }
