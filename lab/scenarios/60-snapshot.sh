@@ -13,7 +13,7 @@
 #   flipped, a snapshot whose data disk changed since the save. Kernel mode on 7.2 runs the same
 #   sequence.
 #   The PSCI conformance payload is saved mid-run and the restored run completes the suite
-#   (user mode; on 7.2 kernel mode too). Cross-host restores: 70-snapshot-cross.
+#   (user mode; on 7.2 kernel mode too). Cross-host restores: 68-snapshot-cross.
 # hosts: 6.12 7.2
 # timeout: 1500
 

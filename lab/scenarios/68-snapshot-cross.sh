@@ -1,5 +1,5 @@
 #!/bin/sh
-# 70-snapshot-cross.sh — snapshots restored on another host kernel (issue 10), user mode, PSCI
+# 68-snapshot-cross.sh — snapshots restored on another host kernel (issue 10), user mode, PSCI
 #   1.3, a Debian 6.12 Linux guest with 2 vCPUs and 256 MiB, its files on the lab's carry disk
 #   (/lab/carry, shared by every host boot of one lab/check):
 #   pass 1 on 6.12: the busy guest (a console counter) records its PSCI view (debugfs
