@@ -26,10 +26,11 @@ CPPFLAGS  := -Isrc -D_GNU_SOURCE
 CFLAGS    := $(CSTD) $(WARN) -O2 -g
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
-# Libraries pscivm links. On x86 hosts the arm64 ones come from multiarch -dev packages; the
+# Libraries pscivm links (libseccomp: the --seccomp allow-list). On x86 hosts the arm64 ones come
+# from multiarch -dev packages; the
 # host unit tests link the native shared libfdt by soname (libfdt-dev is not multiarch).
-HOST_LIBS := -l:libfdt.so.1 -ljson-c -lz -lzstd -lcmocka -lpthread
-ARM_LIBS  := -lfdt -ljson-c -lzstd -lz -lpthread
+HOST_LIBS := -l:libfdt.so.1 -ljson-c -lz -lzstd -lseccomp -lcmocka -lpthread
+ARM_LIBS  := -lfdt -ljson-c -lzstd -lz -lseccomp -lpthread
 
 # Portable sources: everything but the KVM backend and main(). Built and tested on any host.
 PORTABLE_SRCS := $(sort $(wildcard src/util/*.c src/psci/*.c src/devices/*.c src/machine/*.c src/qmp/*.c src/vmm/*.c src/snapshot/*.c))
@@ -99,7 +100,7 @@ FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
 FUZZ_BINS    := $(addprefix build/fuzz/bin/fuzz_,$(FUZZ_TARGETS))
 FUZZ_OBJS    := $(patsubst %.c,build/fuzz/%.o,$(PORTABLE_SRCS))
-FUZZ_LIBS    := -l:libfdt.so.1 -ljson-c -lz -lzstd -lpthread
+FUZZ_LIBS    := -l:libfdt.so.1 -ljson-c -lz -lzstd -lseccomp -lpthread
 FUZZ_SECONDS ?= 60
 
 build/fuzz/%.o: %.c

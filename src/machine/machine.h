@@ -105,6 +105,8 @@ struct machine_host {
     bool has_stats;             /* vCPU binary statistics (kernel-mode cpu_off detection) */
 };
 
+struct seccomp_filter;
+
 struct machine {
     struct run_options opts;
     enum psci_mode mode;        /* resolved: USER or KERNEL */
@@ -186,6 +188,13 @@ struct machine {
      * restored state instead of booting; restore_path names the file (vm_start). */
     bool restored;
     const char *restore_path;
+
+    /* The system-call allow-list (--seccomp; host.c builds it, machine_run loads it once the
+     * main loop and the console exist, before the first guest instruction). NULL: none.
+     * sandbox_selftest (PSCIVM_SECCOMP_SELFTEST=1, the lab's check): right after loading, make
+     * a forbidden system call. */
+    struct seccomp_filter *sandbox;
+    bool sandbox_selftest;
 };
 
 /* ---- machine.c: lifecycle ----------------------------------------------------------------- */
