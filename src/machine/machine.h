@@ -204,7 +204,9 @@ int machine_init(struct machine *m, const struct run_options *opts, char *err, s
 int machine_init_vcpus(struct machine *m, char *err, size_t errlen);
 /* Release everything machine_init and the build set up, except the backend. */
 void machine_release(struct machine *m);
-/* Check the invariants drawn above (m->lock held). 0, or -EUCLEAN with *why set. */
+/* Check the invariants drawn above and, in user mode, the PSCI core's (psci_machine_check)
+ * (m->lock held). 0, or -EUCLEAN with *why set. Production runs it after every user-mode PSCI
+ * call (power.c). */
 int machine_check_locked(const struct machine *m, const char **why);
 /* Stop the machine (the first request wins, but an end overrides a restart still pending);
  * restart: reset in-process instead. */
