@@ -6,6 +6,7 @@
 #   make fuzz         libFuzzer targets, FUZZ_SECONDS (default 60) each, with figures
 #   make check        check-unit + check-fuzz + the lab stage (emulated arm64 KVM hosts)
 #   make deps         install the Debian packages (scripts/setup)
+#   make psci-fuzz    guest-driven PSCI fuzzing, the full million calls, in the lab (one host)
 #
 # Layout of outputs: build/host (native objects/tests), build/asan (sanitised), build/arm64
 # (cross or native arm64 objects), build/guest (payloads), build/fuzz (clang + libFuzzer
@@ -51,7 +52,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 .SECONDARY:
 .PHONY: all host arm64 guest check check-unit check-fuzz check-lab deps clean demo bench fuzz \
-        fuzz-build fuzz-seeds
+        fuzz-build fuzz-seeds psci-fuzz
 all: host bin/pscivm guest
 
 host: build/host/libpscivm.a
@@ -152,6 +153,18 @@ fuzz-seeds: build/host/bin/gen_fuzz_seeds
 build/host/bin/gen_fuzz_seeds: build/host/tests/fuzz/gen_seeds.o build/host/libpscivm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(HOST_LIBS)
+
+# Guest-driven PSCI fuzzing (guest/psci_fuzz.c) with PSCI_FUZZ_CALLS calls (default: a million;
+# `make check` runs 100 000 in lab/scenarios/25-psci-fuzz.sh) on one lab host. Fails on any
+# "not ok". Times: guest/README.md ("PSCI fuzzing").
+PSCI_FUZZ_CALLS ?= 1000000
+PSCI_FUZZ_HOST ?= 7.2
+psci-fuzz: all
+	@mkdir -p build/results
+	lab/run --no-build --host $(PSCI_FUZZ_HOST) --timeout 7200 \
+	    --add lab/scenarios:/lab/scenarios -- sh -c 'cd /tmp && FUZZ_CALLS=$(PSCI_FUZZ_CALLS) \
+	    FUZZ_TIMEOUT=6000 sh /lab/scenarios/25-psci-fuzz.sh' | tee build/results/psci-fuzz.txt
+	@! grep -q '^not ok' build/results/psci-fuzz.txt && grep -q '^ok' build/results/psci-fuzz.txt
 
 check-lab: all
 	@lab/check
