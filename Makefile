@@ -8,6 +8,7 @@
 #   make check-long   the lab stage with its long tier too (LAB_TIER=long: stress cycles, the
 #                     Debian system guest, longer scenario versions); not part of make check
 #   make deps         install the Debian packages (scripts/setup)
+#   make psci-fuzz    guest-driven PSCI fuzzing, the full million calls, in the lab (one host)
 #
 # Layout of outputs: build/host (native objects/tests), build/asan (sanitised), build/arm64
 # (cross or native arm64 objects), build/guest (payloads), build/fuzz (clang + libFuzzer
@@ -28,10 +29,11 @@ CPPFLAGS  := -Isrc -D_GNU_SOURCE
 CFLAGS    := $(CSTD) $(WARN) -O2 -g
 VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
-# Libraries pscivm links. On x86 hosts the arm64 ones come from multiarch -dev packages; the
+# Libraries pscivm links (libseccomp: the --seccomp allow-list). On x86 hosts the arm64 ones come
+# from multiarch -dev packages; the
 # host unit tests link the native shared libfdt by soname (libfdt-dev is not multiarch).
-HOST_LIBS := -l:libfdt.so.1 -ljson-c -lz -lzstd -lcmocka -lpthread
-ARM_LIBS  := -lfdt -ljson-c -lzstd -lz -lpthread
+HOST_LIBS := -l:libfdt.so.1 -ljson-c -lz -lzstd -lseccomp -lcmocka -lpthread
+ARM_LIBS  := -lfdt -ljson-c -lzstd -lz -lseccomp -lpthread
 
 # Portable sources: everything but the KVM backend and main(). Built and tested on any host.
 PORTABLE_SRCS := $(sort $(wildcard src/util/*.c src/psci/*.c src/devices/*.c src/machine/*.c src/qmp/*.c src/vmm/*.c src/snapshot/*.c))
@@ -52,7 +54,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 .SECONDARY:
 .PHONY: all host arm64 guest check check-unit check-fuzz check-lab check-long deps clean demo bench fuzz \
-        fuzz-build fuzz-seeds
+        fuzz-build fuzz-seeds psci-fuzz
 all: host bin/pscivm guest
 
 host: build/host/libpscivm.a
@@ -101,7 +103,7 @@ FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
 FUZZ_BINS    := $(addprefix build/fuzz/bin/fuzz_,$(FUZZ_TARGETS))
 FUZZ_OBJS    := $(patsubst %.c,build/fuzz/%.o,$(PORTABLE_SRCS))
-FUZZ_LIBS    := -l:libfdt.so.1 -ljson-c -lz -lzstd -lpthread
+FUZZ_LIBS    := -l:libfdt.so.1 -ljson-c -lz -lzstd -lseccomp -lpthread
 FUZZ_SECONDS ?= 60
 
 build/fuzz/%.o: %.c
@@ -153,6 +155,18 @@ fuzz-seeds: build/host/bin/gen_fuzz_seeds
 build/host/bin/gen_fuzz_seeds: build/host/tests/fuzz/gen_seeds.o build/host/libpscivm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(HOST_LIBS)
+
+# Guest-driven PSCI fuzzing (guest/psci_fuzz.c) with PSCI_FUZZ_CALLS calls (default: a million;
+# `make check` runs 100 000 in lab/scenarios/25-psci-fuzz.sh) on one lab host. Fails on any
+# "not ok". Times: guest/README.md ("PSCI fuzzing").
+PSCI_FUZZ_CALLS ?= 1000000
+PSCI_FUZZ_HOST ?= 7.2
+psci-fuzz: all
+	@mkdir -p build/results
+	lab/run --no-build --host $(PSCI_FUZZ_HOST) --timeout 7200 \
+	    --add lab/scenarios:/lab/scenarios -- sh -c 'cd /tmp && FUZZ_CALLS=$(PSCI_FUZZ_CALLS) \
+	    FUZZ_TIMEOUT=6000 sh /lab/scenarios/25-psci-fuzz.sh' | tee build/results/psci-fuzz.txt
+	@! grep -q '^not ok' build/results/psci-fuzz.txt && grep -q '^ok' build/results/psci-fuzz.txt
 
 check-lab: all
 	@lab/check

@@ -297,3 +297,26 @@ int kvm_vcpu_run(struct kvm_vm *vm, unsigned int index)
         return -EINTR;
     return -errno;
 }
+
+/* Each with where it is issued after the VM is built; see vm.h. */
+static const unsigned long runtime_ioctls[] = {
+    KVM_RUN,                    /* vCPU threads; snapshot-save completes MMIO (immediate_exit) */
+    KVM_GET_ONE_REG,            /* PSCI arguments, counter (pause), snapshot-save registers */
+    KVM_SET_ONE_REG,            /* PSCI results, CPU_ON entry/context, counter on older hosts */
+    KVM_GET_MP_STATE,           /* kernel-mode observation of CPU_OFF/SUSPEND, query-psci */
+    KVM_SET_MP_STATE,           /* user-mode CPU_ON/CPU_OFF/suspend, resets */
+    KVM_ARM_VCPU_INIT,          /* vCPU reset: CPU_ON, guest reset (in-process restart) */
+    KVM_SET_VCPU_EVENTS,        /* external data abort injected for bad MMIO */
+    KVM_IRQ_LINE,               /* device interrupts (UART, RTC, virtio) */
+    KVM_GET_REG_LIST,           /* snapshot-save: every register KVM lists */
+    KVM_GET_DEVICE_ATTR,        /* snapshot-save: vGIC state */
+    KVM_SET_DEVICE_ATTR,        /* vGIC state writes (same device interface as the save) */
+    KVM_ARM_SET_COUNTER_OFFSET, /* cont after a pause: guest time stood still */
+    KVM_IOEVENTFD,              /* teardown deassigns the virtio doorbells */
+};
+
+size_t kvm_runtime_ioctls(const unsigned long **list)
+{
+    *list = runtime_ioctls;
+    return sizeof(runtime_ioctls) / sizeof(runtime_ioctls[0]);
+}

@@ -120,4 +120,10 @@ int kvm_vgic_restore(struct kvm_vm *vm, const struct kvm_vgic_record *recs, unsi
  * (no message). */
 int kvm_vcpu_run(struct kvm_vm *vm, unsigned int index);
 
+/* The ioctl request numbers pscivm issues once the VM is built (vCPU threads, the PSCI bridge,
+ * devices, QMP control, snapshot-save, resets, teardown): the seccomp allow-list's ioctls
+ * (machine/seccomp_filter.c). Build-time ones (CREATE_VM, CREATE_VCPU, CREATE_DEVICE,
+ * SET_USER_MEMORY_REGION, ENABLE_CAP, ...) are not in it. Returns the count. */
+size_t kvm_runtime_ioctls(const unsigned long **list);
+
 #endif

@@ -12,7 +12,9 @@
  *  6. backend parts (statistics, I/O thread) and the PSCI core(s)
  *  7. devices (board.c), their doorbells, then the console
  *  8. restore only (host_restore): the snapshot's state into the machine (snapshot_restore.c)
- *  9. machine_run: images into RAM on every (re)start (not after a restore), threads, loop
+ *  9. the seccomp allow-list built (--seccomp; KVM's run-time ioctls from kvm/vm.c); machine_run
+ *     loads it once its loop and console exist, before the first guest instruction
+ * 10. machine_run: images into RAM on every (re)start (not after a restore), threads, loop
  * `pscivm run` and `pscivm restore` share all of it (host_start); a restore derives the options
  * from the snapshot's CONF (machine_snapshot_run_options) and skips the boot images. */
 #include <errno.h>
@@ -26,6 +28,7 @@
 #include "kvm/backend.h"
 #include "machine/host.h"
 #include "machine/machine.h"
+#include "machine/seccomp_filter.h"
 #include "machine/snapshot.h"
 #include "snapshot/config.h"
 #include "snapshot/format.h"
@@ -231,6 +234,14 @@ static void print_hibernated_changed(const struct vm_dir *vd, const struct vmdef
             "afresh (its hibernation image is then abandoned).\n");
 }
 
+static const char *seccomp_summary(const struct seccomp_filter *f, char *buf, size_t len)
+{
+    if (f->mode == RUN_SECCOMP_OFF)
+        return "";
+    snprintf(buf, len, " (%u system calls, %u ioctl requests)", f->nr_syscalls, f->nr_ioctls);
+    return buf;
+}
+
 /* Build, optionally restore from r, run, tear down: the one path for `run` and `restore`. */
 static int host_start(const struct run_options *opts, const char *restore_path,
                       struct snapshot_reader *r, bool paused, const char *no_reboot,
@@ -277,14 +288,27 @@ static int host_start(const struct run_options *opts, const char *restore_path,
             free(diffs);
         }
     }
+    struct seccomp_filter sandbox = {.mode = RUN_SECCOMP_OFF};
+    if (!rc) {
+        const unsigned long *ioctls;
+        size_t nr_ioctls = kvm_runtime_ioctls(&ioctls);
+        rc = seccomp_filter_init(&sandbox, opts->seccomp, 0, ioctls, nr_ioctls, err,
+                                 sizeof(err));
+        if (!rc) {
+            m->sandbox = &sandbox; /* --seccomp off: nothing to load, the self-test still runs */
+            const char *st = getenv("PSCIVM_SECCOMP_SELFTEST");
+            m->sandbox_selftest = st && !strcmp(st, "1");
+        }
+    }
     if (changed) {
         /* listed above */
     } else if (rc) {
         fprintf(stderr, "pscivm: %s%s%s\n", restore_path ? restore_path : "",
                 restore_path ? ": " : "", err[0] ? err : strerror(-rc));
     } else {
+        char summary[64];
         fprintf(stderr, "pscivm: %s PSCI %s%s, %s mode (%s), host kernel %s, %u vCPU(s)%s, "
-                "%llu MiB\n", restore_path ? "restored," : "",
+                "%llu MiB, seccomp %s%s\n", restore_path ? "restored," : "",
                 psci_version_name(m->opts.psci_version),
                 opts->psci_explicit || restore_path
                     ? "" : " (no --psci: the highest this mode offers here)",
@@ -293,9 +317,11 @@ static int host_start(const struct run_options *opts, const char *restore_path,
                                           : "KVM's in-kernel PSCI",
                 m->host.release, opts->cpus,
                 m->hv.nr_vcpus != opts->cpus ? " (more pluggable)" : "",
-                (unsigned long long)opts->mem_mib);
+                (unsigned long long)opts->mem_mib, run_seccomp_name(opts->seccomp),
+                seccomp_summary(&sandbox, summary, sizeof(summary)));
         status = machine_run(m);
     }
+    seccomp_filter_release(&sandbox);
     kvm_backend_release(b); /* first: its I/O thread drives the devices */
     machine_release(m);
     if (m->mem.host)

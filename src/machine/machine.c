@@ -50,6 +50,10 @@ int machine_check_locked(const struct machine *m, const char **why)
     }
     if (m->mode != PSCI_MODE_USER || !m->psci_ready)
         return 0;
+    /* The PSCI core's own state-machine invariant (psci_machine_check), so production checks
+     * it after every user-mode PSCI call too, not only the unit tests (issue 12). */
+    if (psci_machine_check(&m->psci, why))
+        return -EUCLEAN;
     for (unsigned int i = 0; i < m->hv.nr_vcpus; i++) {
         struct psci_vcpu_info info;
         if (psci_vcpu_get_info(&m->psci, i, &info))

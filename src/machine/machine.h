@@ -123,6 +123,8 @@ struct machine_host {
     bool has_stats;             /* vCPU binary statistics (kernel-mode cpu_off detection) */
 };
 
+struct seccomp_filter;
+
 struct machine {
     struct run_options opts;
     enum psci_mode mode;        /* resolved: USER or KERNEL */
@@ -219,6 +221,13 @@ struct machine {
     enum machine_vm_hib { MACHINE_VM_BOOT, MACHINE_VM_RESUME, MACHINE_VM_DISCARDED } vm_hib;
     int64_t vm_discarded_time;  /* when the discarded record said the guest hibernated */
     uint64_t off2_type;
+
+    /* The system-call allow-list (--seccomp; host.c builds it, machine_run loads it once the
+     * main loop and the console exist, before the first guest instruction). NULL: none.
+     * sandbox_selftest (PSCIVM_SECCOMP_SELFTEST=1, the lab's check): right after loading, make
+     * a forbidden system call. */
+    struct seccomp_filter *sandbox;
+    bool sandbox_selftest;
 };
 #define MACHINE_OFF2_TYPE_UNKNOWN UINT64_MAX
 
@@ -229,7 +238,9 @@ int machine_init(struct machine *m, const struct run_options *opts, char *err, s
 int machine_init_vcpus(struct machine *m, char *err, size_t errlen);
 /* Release everything machine_init and the build set up, except the backend. */
 void machine_release(struct machine *m);
-/* Check the invariants drawn above (m->lock held). 0, or -EUCLEAN with *why set. */
+/* Check the invariants drawn above and, in user mode, the PSCI core's (psci_machine_check)
+ * (m->lock held). 0, or -EUCLEAN with *why set. Production runs it after every user-mode PSCI
+ * call (power.c). */
 int machine_check_locked(const struct machine *m, const char **why);
 /* Stop the machine (the first request wins, but an end overrides a restart still pending);
  * restart: reset in-process instead. */

@@ -18,6 +18,7 @@
 
 #include "machine/machine.h"
 #include "machine/snapshot.h"
+#include "machine/seccomp_filter.h"
 #include "qmp/server.h"
 #include "vmm/exit_status.h"
 #include "vmm/policy.h"
@@ -327,6 +328,24 @@ static void emit_host_shutdown(struct machine *m)
     machine_emit_qmp(m, "SHUTDOWN", d);
 }
 
+/* The last host resource is made (loop, timers, QMP socket, console thread): from here on
+ * pscivm only uses what it has, so the allow-list goes in, on every thread (the console reader
+ * and the I/O thread exist; vCPU threads, started next, inherit it). */
+static int sandbox_enter(struct machine *m, char *err, size_t errlen)
+{
+    if (!m->sandbox)
+        return 0;
+    int rc = seccomp_filter_load(m->sandbox, err, errlen);
+    if (rc || !m->sandbox_selftest)
+        return rc;
+    fprintf(stderr, "pscivm: seccomp self-test: calling socket(AF_INET), which is not on the "
+            "allow-list\n");
+    rc = seccomp_filter_selftest(); /* under --seccomp kill this does not return */
+    fprintf(stderr, "pscivm: seccomp self-test: socket(AF_INET) returned %s (--seccomp %s)\n",
+            rc ? strerror(-rc) : "a descriptor", run_seccomp_name(m->sandbox->mode));
+    return 0;
+}
+
 int machine_run(struct machine *m)
 {
     char err[320];
@@ -334,6 +353,8 @@ int machine_run(struct machine *m)
     int rc = loop_setup(m, err, sizeof(err));
     if (rc == 0)
         rc = board_console_start(m, err, sizeof(err));
+    if (rc == 0)
+        rc = sandbox_enter(m, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "pscivm: %s\n", err);
         loop_teardown(m);

@@ -76,6 +76,10 @@ const char run_options_usage[] =
     "                          is hibernated)\n"
     "  --discard-hibernation   with --vm: boot a hibernated VM anyway (from its kernel, not its\n"
     "                          image: the guest decides) and clear the record\n"
+    "  --seccomp kill|log|off  system-call allow-list installed once the VM is built, for every\n"
+    "                          thread (docs/seccomp.md): a call off the list kills pscivm with\n"
+    "                          SIGSYS (kill, default; shell status 159), is only logged by the\n"
+    "                          kernel (log: audit type=1326 lines in dmesg), or no filter (off)\n"
     "\n"
     "memory map (guest physical; docs/memory-map.md):\n"
     "  0x08000000  GICv3 distributor (64 KiB)\n"
@@ -98,6 +102,7 @@ const char run_options_usage[] =
 const char restore_usage[] =
     "usage: pscivm restore FILE [--paused] [--qmp PATH] [--events PATH|-] [--console MODE]\n"
     "                      [--timeout S] [--on-reset restart|exit] [--on-suspend POLICY]\n"
+    "                      [--seccomp kill|log|off]\n"
     "\n"
     "Rebuild the VM saved in FILE (QMP snapshot-save) and continue it: same vCPUs and MPIDRs, RAM,\n"
     "PSCI mode and version, devices and disks (a disk that changed since the save is refused).\n"
@@ -114,6 +119,16 @@ const char *psci_mode_name(enum psci_mode mode)
     case PSCI_MODE_AUTO: return "auto";
     case PSCI_MODE_USER: return "user";
     case PSCI_MODE_KERNEL: return "kernel";
+    }
+    return "?";
+}
+
+const char *run_seccomp_name(enum run_seccomp mode)
+{
+    switch (mode) {
+    case RUN_SECCOMP_KILL: return "kill";
+    case RUN_SECCOMP_LOG: return "log";
+    case RUN_SECCOMP_OFF: return "off";
     }
     return "?";
 }
@@ -181,7 +196,7 @@ enum {
     OPT_PAYLOAD = 256, OPT_CPUS, OPT_MEM, OPT_PSCI, OPT_MODE, OPT_EVENTS, OPT_ON_RESET,
     OPT_ON_SUSPEND, OPT_TIMEOUT, OPT_CMDLINE, OPT_HELP, OPT_KERNEL, OPT_INITRD, OPT_DISK,
     OPT_CONSOLE, OPT_DENY_CPU_ON, OPT_QMP, OPT_MAX_CPUS, OPT_PAUSED, OPT_VM, OPT_UPDATE,
-    OPT_DISCARD_HIBERNATION,
+    OPT_DISCARD_HIBERNATION, OPT_SECCOMP,
 };
 
 static const struct option long_options[] = {
@@ -207,6 +222,7 @@ static const struct option long_options[] = {
     {"vm", required_argument, NULL, OPT_VM},
     {"update", no_argument, NULL, OPT_UPDATE},
     {"discard-hibernation", no_argument, NULL, OPT_DISCARD_HIBERNATION},
+    {"seccomp", required_argument, NULL, OPT_SECCOMP},
     {NULL, 0, NULL, 0},
 };
 
@@ -371,6 +387,7 @@ static int parse(struct run_options *opts, int argc, char **argv, bool restore,
         .mode = PSCI_MODE_AUTO,
         .on_reset = ON_RESET_RESTART,
         .on_suspend = ON_SUSPEND_WAIT,
+        .seccomp = RUN_SECCOMP_KILL,
     };
     if (err_size)
         err[0] = '\0';
@@ -506,6 +523,16 @@ static int parse(struct run_options *opts, int argc, char **argv, bool restore,
                 return fail(err, err_size, "--max-cpus: '%s' is not a number from 1 to %d",
                             optarg, MEMMAP_MAX_VCPUS);
             opts->max_cpus = (unsigned int)v;
+            break;
+        case OPT_SECCOMP:
+            if (!strcmp(optarg, "kill"))
+                opts->seccomp = RUN_SECCOMP_KILL;
+            else if (!strcmp(optarg, "log"))
+                opts->seccomp = RUN_SECCOMP_LOG;
+            else if (!strcmp(optarg, "off"))
+                opts->seccomp = RUN_SECCOMP_OFF;
+            else
+                return fail(err, err_size, "--seccomp: '%s' is not kill, log or off", optarg);
             break;
         case 'h':
         case OPT_HELP:

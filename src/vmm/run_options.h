@@ -36,6 +36,15 @@ enum console_mode {
     CONSOLE_FILE,        /* output appended to console_path, no input */
 };
 
+/* --seccomp: the system-call allow-list installed once the VM is built (machine/seccomp_filter.c,
+ * docs/seccomp.md). */
+enum run_seccomp {
+    RUN_SECCOMP_KILL = 0, /* default: a system call off the list kills pscivm (SIGSYS) */
+    RUN_SECCOMP_LOG,      /* off-list calls are allowed and logged by the kernel (audit 1326) */
+    RUN_SECCOMP_OFF,      /* no filter */
+};
+const char *run_seccomp_name(enum run_seccomp mode);
+
 #define RUN_DEFAULT_KERNEL_CMDLINE "console=ttyS0 earlycon"
 #define RUN_MAX_DISKS 16     /* virtio-mmio slots used for disks (memmap has 32) */
 #define RUN_DEFAULT_MEM_MIB 128
@@ -87,9 +96,11 @@ struct run_options {
     const char *qmp;           /* --qmp PATH: QMP control socket (NULL: none) */
     unsigned int max_cpus;     /* --max-cpus M (>= cpus; vCPUs cpus..M-1 start unplugged);
                                   after parsing always set (= cpus without the option) */
+    enum run_seccomp seccomp;  /* --seccomp kill|log|off (default kill) */
     bool help;                 /* --help given: print run_options_usage and exit 0 */
     /* pscivm restore FILE [--paused]: only the host-side options above apply (--events,
-     * --on-reset, --on-suspend, --timeout, --console, --qmp); the snapshot gives the rest. */
+     * --on-reset, --on-suspend, --timeout, --console, --qmp, --seccomp); the snapshot gives
+     * the rest. */
     const char *restore_file;
     bool paused;
     /* --vm DIR: the machine definition lives in DIR (docs/run.md "VMs that keep their

@@ -396,10 +396,40 @@ static void test_run_options__on_suspend_save(void **state)
     assert_int_not_equal(PSCIVM_EXIT_SUSPENDED_TO_DISK, PSCIVM_EXIT_SAVED);
 }
 
+/* --seccomp: kill by default, for run and restore (a host-side option); bad words refused. */
+static void test_run_options__seccomp(void **state)
+{
+    (void)state;
+    struct run_options o;
+    char err[256];
+    assert_int_equal(parse(&o, err, "--payload", "p", NULL), 0);
+    assert_int_equal(o.seccomp, RUN_SECCOMP_KILL);
+    assert_int_equal(parse(&o, err, "--payload", "p", "--seccomp", "log", NULL), 0);
+    assert_int_equal(o.seccomp, RUN_SECCOMP_LOG);
+    assert_int_equal(parse(&o, err, "--payload", "p", "--seccomp", "off", NULL), 0);
+    assert_int_equal(o.seccomp, RUN_SECCOMP_OFF);
+    assert_int_equal(parse(&o, err, "--payload", "p", "--seccomp", "kill", NULL), 0);
+    assert_int_equal(o.seccomp, RUN_SECCOMP_KILL);
+    assert_int_equal(parse(&o, err, "--payload", "p", "--seccomp", "trap", NULL), -EINVAL);
+    assert_string_equal(err, "--seccomp: 'trap' is not kill, log or off");
+    assert_int_equal(parse(&o, err, "--payload", "p", "--seccomp", NULL), -EINVAL);
+    assert_string_equal(err, "option '--seccomp' needs an argument");
+    assert_int_equal(parse_restore(&o, err, "a.snap", "--seccomp", "log", NULL), 0);
+    assert_int_equal(o.seccomp, RUN_SECCOMP_LOG);
+    assert_int_equal(parse_restore(&o, err, "a.snap", NULL), 0);
+    assert_int_equal(o.seccomp, RUN_SECCOMP_KILL);
+    assert_string_equal(run_seccomp_name(RUN_SECCOMP_KILL), "kill");
+    assert_string_equal(run_seccomp_name(RUN_SECCOMP_LOG), "log");
+    assert_string_equal(run_seccomp_name(RUN_SECCOMP_OFF), "off");
+    assert_non_null(strstr(run_options_usage, "--seccomp kill|log|off"));
+    assert_non_null(strstr(restore_usage, "--seccomp kill|log|off"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_options__defaults),
+        cmocka_unit_test(test_run_options__seccomp),
         cmocka_unit_test(test_run_options__restore),
         cmocka_unit_test(test_run_options__on_suspend_save),
         cmocka_unit_test(test_run_options__all_options),
