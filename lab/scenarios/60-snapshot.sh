@@ -23,17 +23,6 @@ trap '' PIPE # a pscivm that died must fail the checks, not end the scenario
 
 SNAP=$PWD/s1.snap
 
-# restore_vm FILE OPTIONS... — pscivm restore with the same plumbing as start_vm.
-restore_vm() {
-    rv_file=$1; shift
-    rm -f con.log err.log qmp.sock in.fifo ev
-    mkfifo in.fifo
-    pscivm restore "$rv_file" --events ev --qmp "$PWD/qmp.sock" --timeout 600 "$@" \
-        < in.fifo > con.log 2> err.log &
-    vm=$!
-    exec 3> in.fifo
-}
-
 last_count() { grep -a '^CNT [0-9]*' con.log | tr -d '\r' | tail -n1 | cut -d' ' -f2; }
 # last_complete_count — the last CNT line that ended: a save can fall between the characters of
 # a line, whose rest the restored guest then prints.

@@ -16,16 +16,6 @@
 make_script_disk
 trap '' PIPE
 
-restore_vm() {
-    rv_file=$1; shift
-    rm -f con.log err.log qmp.sock in.fifo ev
-    mkfifo in.fifo
-    pscivm restore "$rv_file" --events ev --qmp "$PWD/qmp.sock" --timeout 600 "$@" \
-        < in.fifo > con.log 2> err.log &
-    vm=$!
-    exec 3> in.fifo
-}
-
 # suspended_and_saved TRIGGER — pscivm ended (finish_vm) with 11 after saving on suspend.
 suspend_save() {
     label=$1 mode=$2

@@ -33,16 +33,6 @@ last_complete_count() {
     if [ -n "$(tail -c1 con.log)" ]; then sed '$d' con.log; else cat con.log; fi |
         grep -a '^CNT [0-9]*' | tr -d '\r' | tail -n1 | cut -d' ' -f2
 }
-restore_vm() {
-    rv_file=$1; shift
-    rm -f con.log err.log qmp.sock in.fifo ev
-    mkfifo in.fifo
-    pscivm restore "$rv_file" --events ev --qmp "$PWD/qmp.sock" --timeout 500 "$@" \
-        < in.fifo > con.log 2> err.log &
-    vm=$!
-    exec 3> in.fifo
-    seq_no=1000
-}
 # The guest's view of its firmware: debugfs psci (version, PSCI_FEATURES of every function).
 PSCI_VIEW='mount -t debugfs none /sys/kernel/debug 2>/dev/null; cat /sys/kernel/debug/psci'
 # psci_view — into $view (not in a subshell: gcmd's sequence number must advance here).
@@ -66,6 +56,7 @@ restore_check() {
         return 1
     fi
     restore_vm "$1"
+    seq_no=1000 # numbers the restored guest's server has not seen yet
     if ! wait_line '^CNT [0-9]+' 120; then
         check "$t: restored and running" 1 "$(tail -n 5 err.log)"
         finish_vm

@@ -1,5 +1,5 @@
 # lab/scenarios/lib/guest-ctl.sh — sourced by the Linux-guest scenarios that drive a guest step
-# by step (40-control, 50-suspend): a command server for the guest's console, and the host-side
+# by step (40-control, 50-suspend, 60-snapshot ...): a command server for the guest's console, and the host-side
 # helpers that start pscivm with it, send it commands, talk QMP and wait for console lines.
 # Not a scenario itself (run-scenarios only runs lab/scenarios/*.sh).
 #
@@ -101,6 +101,18 @@ start_vm() {
     exec 3> in.fifo
     seq_no=0
     wait_line '^CTL-READY 1' 300
+}
+
+# restore_vm FILE OPTIONS... — `pscivm restore FILE` with the same plumbing as start_vm (events
+# in ev, QMP at qmp.sock, console in con.log, input from fd 3).
+restore_vm() {
+    rv_file=$1; shift
+    rm -f con.log err.log qmp.sock in.fifo ev
+    mkfifo in.fifo
+    pscivm restore "$rv_file" --events ev --qmp "$PWD/qmp.sock" --timeout 600 "$@" \
+        < in.fifo > con.log 2> err.log &
+    vm=$!
+    exec 3> in.fifo
 }
 
 # finish_vm — wait (up to 60 s) for pscivm to end; $rc = its exit status.
