@@ -23,14 +23,6 @@ trap '' PIPE # a pscivm that died must fail the checks, not end the scenario
 
 SNAP=$PWD/s1.snap
 
-last_count() { grep -a '^CNT [0-9]*' con.log | tr -d '\r' | tail -n1 | cut -d' ' -f2; }
-# last_complete_count — the last CNT line that ended: a save can fall between the characters of
-# a line, whose rest the restored guest then prints.
-last_complete_count() {
-    if [ -n "$(tail -c1 con.log)" ]; then sed '$d' con.log; else cat con.log; fi |
-        grep -a '^CNT [0-9]*' | tr -d '\r' | tail -n1 | cut -d' ' -f2
-}
-first_count() { grep -a '^CNT [0-9]*' con.log | tr -d '\r' | head -n1 | cut -d' ' -f2; }
 
 # flip_bit FILE OFFSET — xor one byte of FILE with 0x10.
 flip_bit() {

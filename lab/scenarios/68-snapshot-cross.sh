@@ -27,12 +27,6 @@ mkdir -p "$dir"
 cd "$dir" || exit 1
 pass=${LAB_PASS:-1}
 
-last_count() { grep -a '^CNT [0-9]*' con.log | tr -d '\r' | tail -n1 | cut -d' ' -f2; }
-first_count() { grep -a '^CNT [0-9]*' con.log | tr -d '\r' | head -n1 | cut -d' ' -f2; }
-last_complete_count() {
-    if [ -n "$(tail -c1 con.log)" ]; then sed '$d' con.log; else cat con.log; fi |
-        grep -a '^CNT [0-9]*' | tr -d '\r' | tail -n1 | cut -d' ' -f2
-}
 # The guest's view of its firmware: debugfs psci (version, PSCI_FEATURES of every function).
 PSCI_VIEW='mount -t debugfs none /sys/kernel/debug 2>/dev/null; cat /sys/kernel/debug/psci'
 # psci_view — into $view (not in a subshell: gcmd's sequence number must advance here).

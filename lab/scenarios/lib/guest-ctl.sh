@@ -103,6 +103,15 @@ start_vm() {
     wait_line '^CTL-READY 1' 300
 }
 
+# The busy guest's console counter ("CNT n" lines): the last, the first, and the last complete
+# line (a save can fall between the characters of a line, whose rest the restored guest prints).
+last_count() { grep -a '^CNT [0-9]*' con.log | tr -d '\r' | tail -n1 | cut -d' ' -f2; }
+last_complete_count() {
+    if [ -n "$(tail -c1 con.log)" ]; then sed '$d' con.log; else cat con.log; fi |
+        grep -a '^CNT [0-9]*' | tr -d '\r' | tail -n1 | cut -d' ' -f2
+}
+first_count() { grep -a '^CNT [0-9]*' con.log | tr -d '\r' | head -n1 | cut -d' ' -f2; }
+
 # restore_vm FILE OPTIONS... — `pscivm restore FILE` with the same plumbing as start_vm (events
 # in ev, QMP at qmp.sock, console in con.log, input from fd 3).
 restore_vm() {
