@@ -429,3 +429,160 @@ lab_build_disk() {
     mv "$out.new" "$out" && rm -rf "$tmp"
     echo "$out"
 }
+
+# ---- Debian root filesystem (issue 13) -----------------------------------------------------
+# A Debian trixie arm64 system for pscivm guests: systemd, udev, dbus, logind, the module
+# trees of the lab's trixie (6.12) and sid (7.2) guest kernels, /swapfile for hibernation, root
+# autologin on ttyS0 and pscivm-script.service (runs pscivm.script=<base64> once multi-user is
+# reached). Built in two stages because this x86 machine cannot run arm64 maintainer scripts:
+#   1. x86: mmdebstrap --mode=chrootless installs the Essential set and apt (their scripts are
+#      DPKG_ROOT-clean), downloads the rest (LAB_ROOTFS_PACKAGES, with dependencies) into the
+#      image's apt cache, adds the overlay (lab/rootfs/overlay), the modules and the second
+#      stage; mke2fs -d turns the tree into a raw ext4 image labelled pscivm-debian.
+#   2. a lab host (sid's kernel): lab/run --disk IMG, chroot into it, lab/rootfs/stage2
+#      (apt-get install of the downloaded packages, depmod, swap file, resume offset).
+# Cached as $LAB_CACHE/rootfs/debian-trixie-<key>.img (+ .info), where <key> hashes the
+# package list, the sizes, the two kernels' packages and every file of the build.
+# Callers run it as a lab job (one QEMU at a time: flock /tmp/pscivm-lab.lock on shared machines).
+LAB_ROOTFS_SUITE=trixie
+LAB_ROOTFS_PACKAGES="systemd-sysv udev dbus libpam-systemd kmod e2fsprogs procps"
+LAB_ROOTFS_MIB=2048            # image size (sparse)
+LAB_ROOTFS_SWAP_MIB=512        # /swapfile: enough to hibernate a 512 MiB guest
+LAB_ROOTFS_KERNELS="trixie sid"
+
+# lab_rootfs_key → the cache key (12 hex digits); needs the kernels fetched.
+lab_rootfs_key() {
+    {
+        echo "$LAB_ROOTFS_SUITE $LAB_ROOTFS_PACKAGES $LAB_ROOTFS_MIB $LAB_ROOTFS_SWAP_MIB $LAB_MIRROR"
+        local s
+        for s in $LAB_ROOTFS_KERNELS; do cat "$LAB_CACHE/kernels/$s/package"; done
+        declare -f _lab_rootfs_stage1
+        (cd "$LAB_ROOT/lab/rootfs" && find . \( -type f -o -type l \) | LC_ALL=C sort \
+            | while IFS= read -r f; do echo "$f"; if [ -L "$f" ]; then readlink "$f"; else cat "$f"; fi; done)
+    } | md5sum | cut -c1-12
+}
+
+# lab_rootfs_image → prints the cached image's path (whether or not it exists yet).
+lab_rootfs_image() {
+    echo "$LAB_CACHE/rootfs/debian-$LAB_ROOTFS_SUITE-$(lab_rootfs_key).img"
+}
+
+# _lab_rootfs_stage1 TREE: the x86 first stage into the directory TREE (must not exist).
+_lab_rootfs_stage1() {
+    local tree=$1 s rel
+    command -v mmdebstrap > /dev/null || { lab_err "mmdebstrap is not installed (make deps / scripts/setup)"; return 1; }
+    [ "$(id -u)" -eq 0 ] || { lab_err "the rootfs first stage runs as root (mmdebstrap --mode=chrootless keeps file ownership)"; return 1; }
+    echo "lab: rootfs stage 1/2 (x86): mmdebstrap $LAB_ROOTFS_SUITE arm64, Essential + apt installed, $LAB_ROOTFS_PACKAGES downloaded" >&2
+    # The sources and keyring of the lab's private apt configuration (lab_apt_setup); mmdebstrap
+    # keeps its own apt state in its temporary directory and never reads /etc/apt either.
+    mmdebstrap --mode=chrootless --arch=arm64 --variant=apt --format=directory -q \
+        --keyring="$LAB_KEYRING" --aptopt='Acquire::Check-Valid-Until "false"' \
+        --aptopt='Acquire::Retries "3"' --skip=cleanup/apt \
+        --customize-hook='APT_CONFIG=$MMDEBSTRAP_APT_CONFIG apt-get install --download-only -y -q -o Dpkg::Use-Pty=0 '"$LAB_ROOTFS_PACKAGES"' | grep -E "^(Need to get|E:|W:)"' \
+        "$LAB_ROOTFS_SUITE" "$tree" \
+        "deb [arch=arm64 signed-by=$LAB_KEYRING] $LAB_MIRROR $LAB_ROOTFS_SUITE main" >&2 || {
+        lab_err "mmdebstrap of Debian $LAB_ROOTFS_SUITE arm64 from $LAB_MIRROR failed (see above)"; return 1; }
+    cp -a "$LAB_ROOT/lab/rootfs/overlay/." "$tree/" || return 1
+    install -m 755 "$LAB_ROOT/lab/rootfs/stage2" "$tree/usr/local/sbin/pscivm-stage2" || return 1
+    mkdir -p "$tree/etc/pscivm"
+    echo "$LAB_ROOTFS_PACKAGES" > "$tree/etc/pscivm/packages"
+    echo "$LAB_ROOTFS_SWAP_MIB" > "$tree/etc/pscivm/swap-mib"
+    for s in $LAB_ROOTFS_KERNELS; do
+        rel=$(cat "$LAB_CACHE/kernels/$s/release")
+        echo "lab: rootfs: modules of $rel (Debian $s)" >&2
+        mkdir -p "$tree/usr/lib/modules"
+        cp -a "$LAB_CACHE/kernels/$s/modules" "$tree/usr/lib/modules/$rel" || return 1
+        rm -f "$tree/usr/lib/modules/$rel/vmlinuz"
+        echo "$rel $(cat "$LAB_CACHE/kernels/$s/package") $(cat "$LAB_CACHE/kernels/$s/version")" >> "$tree/etc/pscivm/kernels"
+    done
+}
+
+# lab_build_rootfs_stage1 → the first stage, on this machine only (no lab host): builds
+# $LAB_CACHE/rootfs/debian-<suite>-<key>.stage1 unless it exists. Progress on stderr.
+lab_build_rootfs_stage1() {
+    local out key tmp t0
+    lab_fetch $LAB_SUITES || return 1
+    out=$(lab_rootfs_image)
+    out=${out%.img}.stage1
+    [ -f "$out" ] && return 0
+    key=$(lab_rootfs_key)
+    t0=$(date +%s)
+    mkdir -p "$LAB_CACHE/rootfs"
+    tmp=$LAB_CACHE/rootfs/.stage1-$key
+    rm -rf "$tmp"; mkdir -p "$tmp"
+    echo "lab: building the Debian $LAB_ROOTFS_SUITE arm64 root filesystem (once; several minutes)" >&2
+    _lab_rootfs_stage1 "$tmp/root" || { rm -rf "$tmp"; return 1; }
+    echo "lab: rootfs: mke2fs -d ($(du -sm "$tmp/root" | cut -f1) MiB of files, ${LAB_ROOTFS_MIB} MiB image)" >&2
+    if ! mke2fs -q -t ext4 -L pscivm-debian -E root_owner=0:0 -d "$tmp/root" "$tmp/img" "${LAB_ROOTFS_MIB}M" \
+            > "$tmp/mke2fs.log" 2>&1; then
+        cat "$tmp/mke2fs.log" >&2; lab_err "mke2fs of the root filesystem failed"; rm -rf "$tmp"; return 1
+    fi
+    rm -f "$LAB_CACHE"/rootfs/debian-"$LAB_ROOTFS_SUITE"-*.stage1
+    mv "$tmp/img" "$out" && rm -rf "$tmp"
+    echo "lab: rootfs stage 1 done in $(($(date +%s) - t0)) s: $out" >&2
+}
+
+# lab_build_rootfs → builds the image unless cached (stage 1 unless cached, then stage 2 in a
+# lab host), prints its path. Progress on stderr.
+lab_build_rootfs() {
+    local out key tmp t0 rc
+    lab_fetch $LAB_SUITES || return 1
+    out=$(lab_rootfs_image)
+    if [ -f "$out" ] && [ -f "${out%.img}.info" ]; then echo "$out"; return 0; fi
+    key=$(lab_rootfs_key)
+    t0=$(date +%s)
+    lab_build_rootfs_stage1 || return 1
+    tmp=$LAB_CACHE/rootfs/.stage2-$key
+    rm -rf "$tmp"; mkdir -p "$tmp"
+    cp --sparse=always "${out%.img}.stage1" "$tmp/img" || { rm -rf "$tmp"; return 1; }
+    echo "lab: rootfs stage 2/2 (lab host $(lab_label_of sid)): apt-get install in a chroot, swap file" >&2
+    local nb=()
+    [ -x "$LAB_ROOT/bin/pscivm" ] && nb=(--no-build)
+    "$LAB_ROOT/lab/run" --host sid --timeout 3600 ${nb[@]+"${nb[@]}"} --disk "$tmp/img" \
+        --add "$LAB_ROOT/lab/rootfs/host-stage2" -- sh /lab/add/host-stage2 >&2
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        lab_err "rootfs second stage failed (lab/run exit $rc); the image is kept in $tmp/img"; return 1
+    fi
+    e2fsck -fn "$tmp/img" > "$tmp/fsck.log" 2>&1 || {
+        cat "$tmp/fsck.log" >&2; lab_err "the built root filesystem does not pass e2fsck"; return 1; }
+    {
+        echo "image: $(basename "$out")"
+        echo "stage2: $(date -u +%Y-%m-%dT%H:%M:%SZ) in $(($(date +%s) - t0)) s"
+        echo "suite: $LAB_ROOTFS_SUITE arm64 ($LAB_MIRROR)"
+        echo "packages: $LAB_ROOTFS_PACKAGES"
+        echo "size: ${LAB_ROOTFS_MIB} MiB raw, $(du -sm "$tmp/img" | cut -f1) MiB allocated"
+        debugfs -R 'cat /etc/pscivm/kernels' "$tmp/img" 2> /dev/null | sed 's/^/kernel: /'
+        echo "resume_offset: $(debugfs -R 'cat /etc/pscivm/resume-offset' "$tmp/img" 2> /dev/null)"
+    } > "$tmp/info"
+    rm -f "$LAB_CACHE"/rootfs/debian-"$LAB_ROOTFS_SUITE"-*.img "$LAB_CACHE"/rootfs/debian-"$LAB_ROOTFS_SUITE"-*.info
+    mv "$tmp/info" "${out%.img}.info" && mv "$tmp/img" "$out" && rm -rf "$tmp"
+    echo "lab: rootfs ready: $out" >&2
+    echo "$out"
+}
+
+# lab_rootfs_resume_offset IMG → the swap file's resume_offset recorded in IMG's .info.
+lab_rootfs_resume_offset() { sed -n 's/^resume_offset: //p' "${1%.img}.info"; }
+
+# lab_rootfs_disk IMG → build/lab/rootfs-<key>.disk: an ext4 disk holding IMG as debian.img and
+# a .pscivm-lab-mount file naming "rootfs", for lab/run --disk FILE,scratch: the host mounts it
+# at /lab/rootfs, where pscivm can open /lab/rootfs/debian.img (a regular file, as it requires);
+# the guest's writes land in QEMU's throwaway overlay, so every boot starts from the pristine image.
+lab_rootfs_disk() {
+    local img=$1 out tmp mib
+    out=$LAB_BUILD/rootfs-$(basename "$img" .img | sed 's/^debian-//').disk
+    if [ -f "$out" ] && [ ! "$img" -nt "$out" ]; then echo "$out"; return 0; fi
+    tmp=$LAB_BUILD/.rootfs-disk.tmp
+    rm -rf "$tmp"; mkdir -p "$tmp/d"
+    echo rootfs > "$tmp/d/.pscivm-lab-mount"
+    ln "$img" "$tmp/d/debian.img" 2> /dev/null || cp --sparse=always "$img" "$tmp/d/debian.img"
+    cp "${img%.img}.info" "$tmp/d/debian.info"
+    mib=$(( $(stat -c %s "$img") / 1048576 + 128 ))
+    rm -f "$LAB_BUILD"/rootfs-*.disk
+    if ! mke2fs -q -t ext4 -O ^has_journal -L pscivm-rootfs -E root_owner=0:0 -d "$tmp/d" "$out.new" "${mib}M" \
+            > "$tmp/log" 2>&1; then
+        cat "$tmp/log" >&2; lab_err "mke2fs of the rootfs carrier disk failed"; rm -rf "$tmp"; return 1
+    fi
+    mv "$out.new" "$out" && rm -rf "$tmp"
+    echo "$out"
+}
