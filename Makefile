@@ -9,6 +9,8 @@
 #                     Debian system guest, longer scenario versions); not part of make check
 #   make deps         install the Debian packages (scripts/setup)
 #   make psci-fuzz    guest-driven PSCI fuzzing, the full million calls, in the lab (one host)
+#   make demo-debian  a Debian trixie (systemd) guest: boot, suspend + RTC wake, power key
+#   make lab-rootfs   build (once) and cache that Debian arm64 rootfs (lab/build-rootfs)
 #
 # Layout of outputs: build/host (native objects/tests), build/asan (sanitised), build/arm64
 # (cross or native arm64 objects), build/guest (payloads), build/fuzz (clang + libFuzzer
@@ -54,7 +56,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 .SECONDARY:
 .PHONY: all host arm64 guest check check-unit check-fuzz check-lab check-long deps clean demo bench fuzz \
-        fuzz-build fuzz-seeds psci-fuzz
+        fuzz-build fuzz-seeds psci-fuzz demo-debian lab-rootfs
 all: host bin/pscivm guest
 
 host: build/host/libpscivm.a
@@ -179,6 +181,12 @@ check: all
 
 demo: all
 	@lab/demo
+
+demo-debian: all
+	@lab/demo-debian
+
+lab-rootfs: all
+	@lab/build-rootfs
 
 bench: all
 	@echo "benchmarks: bench/psci-roundtrip, bench/boot, bench/suspend-wake, bench/snapshot-ram, bench/snapshot-vm (commands and results: docs/perf.md, docs/snapshot.md)"
