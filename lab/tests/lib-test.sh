@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lab/tests/lib-test.sh — host-side tests of lab/lib.sh (no QEMU, no network): kernel image
 # conversion (raw, gzip, EFI zboot gzip/zstd, garbage), --host resolution and the module
-# dependency closure. Prints TAP lines; run by lab/check before it boots anything.
+# dependency closure, the Debian rootfs cache key. Prints TAP lines; run by lab/check before it boots anything.
 set -u
 . "$(dirname "$0")/../lib.sh"
 t=$(mktemp -d)
@@ -90,3 +90,18 @@ if [ "$(head -c 4 "$t/stage/lib/modules/fake-rel/kernel/drivers/block/virtio_blk
 else
     nok "staged modules are decompressed and listed in load order"
 fi
+
+# Debian rootfs cache key: 12 hex digits, stable, and it changes with what the image is made of.
+for s in $LAB_ROOTFS_KERNELS; do
+    mkdir -p "$LAB_CACHE/kernels/$s" && echo "linux-image-$s-fake" > "$LAB_CACHE/kernels/$s/package"
+done
+k1=$(lab_rootfs_key) k2=$(lab_rootfs_key)
+if echo "$k1" | grep -qx '[0-9a-f]\{12\}' && [ "$k1" = "$k2" ]; then ok "rootfs key is 12 hex digits and stable"; else nok "rootfs key '$k1' / '$k2'"; fi
+k3=$(LAB_ROOTFS_PACKAGES="$LAB_ROOTFS_PACKAGES less" lab_rootfs_key)
+echo linux-image-sid-other > "$LAB_CACHE/kernels/sid/package"
+k4=$(lab_rootfs_key)
+if [ "$k3" != "$k1" ] && [ "$k4" != "$k1" ] && [ "$k4" != "$k3" ]; then ok "rootfs key changes with the package list and the kernels"; else nok "rootfs key did not change: $k1 $k3 $k4"; fi
+case $(lab_rootfs_image) in
+"$LAB_CACHE/rootfs/debian-$LAB_ROOTFS_SUITE-$k4.img") ok "rootfs image is cached under rootfs/debian-<suite>-<key>.img" ;;
+*) nok "rootfs image path '$(lab_rootfs_image)'" ;;
+esac
