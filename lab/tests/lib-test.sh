@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lab/tests/lib-test.sh — host-side tests of lab/lib.sh (no QEMU, no network): kernel image
-# conversion (raw, gzip, EFI zboot gzip/zstd, garbage), --host resolution and the module
-# dependency closure, the Debian rootfs cache key. Prints TAP lines; run by lab/check before it boots anything.
+# conversion (raw, gzip, EFI zboot gzip/zstd, garbage), --host resolution, the module
+# dependency closure and the Debian rootfs cache key. Prints TAP lines; run by lab/check before
+# it boots anything.
 set -u
 . "$(dirname "$0")/../lib.sh"
 t=$(mktemp -d)
