@@ -44,7 +44,7 @@ WAKEUP='"event":"wakeup"'
 boot_debian() {
     bd_mode=$1
     t="Debian (host $LAB_HOST, guest $G, $bd_mode mode${2:+, resumed})"
-    rm -f ev con.log err.log qmp.sock in.fifo ev1.log
+    rm -f ev con.log err.log qmp.sock in.fifo
     mkfifo in.fifo
     t0=$(now)
     pscivm run --kernel "$LAB_DIR/guest/Image-$G" --initrd "$LAB_DIR/guest/initrd-$G.img" \
@@ -55,8 +55,6 @@ boot_debian() {
     vm=$!
     exec 3> in.fifo
     seq_no=0
-    sleep 1
-    ctl events > ev1.log 2>&1 &
 }
 
 # A first boot: multi-user, then the checks of the running system.
@@ -83,9 +81,9 @@ first_boot() {
 
 suspend_check() {
     n_s=$(count_events "$SUSPENDED") n_w=$(count_events "$WAKEUP")
-    # 20 s: systemd-sleep freezes user space before the suspend, slowly under emulation; the
+    # 25 s: systemd-sleep freezes user space before the suspend, slowly under emulation; the
     # alarm must not fire before the guest sleeps.
-    gcmd 'echo 0 > /sys/class/rtc/rtc0/wakealarm; echo +20 > /sys/class/rtc/rtc0/wakealarm && systemctl suspend'
+    gcmd 'echo 0 > /sys/class/rtc/rtc0/wakealarm; echo +25 > /sys/class/rtc/rtc0/wakealarm && systemctl suspend'
     sc=$grc
     wait_events "$SUSPENDED" $((n_s + 1)) 120; a=$?
     wait_events "$WAKEUP" $((n_w + 1)) 120; b=$?
