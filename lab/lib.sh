@@ -478,7 +478,7 @@ _lab_rootfs_stage1() {
     mmdebstrap --mode=chrootless --arch=arm64 --variant=apt --format=directory -q \
         --keyring="$LAB_KEYRING" --aptopt='Acquire::Check-Valid-Until "false"' \
         --aptopt='Acquire::Retries "3"' --skip=cleanup/apt \
-        --customize-hook='APT_CONFIG=$MMDEBSTRAP_APT_CONFIG apt-get install --download-only -y -q -o Dpkg::Use-Pty=0 '"$LAB_ROOTFS_PACKAGES"' | grep -E "^(Need to get|E:|W:)"' \
+        --customize-hook='APT_CONFIG=$MMDEBSTRAP_APT_CONFIG apt-get install --download-only --no-install-recommends -y -q -o Dpkg::Use-Pty=0 '"$LAB_ROOTFS_PACKAGES"' | grep -E "^(Need to get|E:|W:)"' \
         "$LAB_ROOTFS_SUITE" "$tree" \
         "deb [arch=arm64 signed-by=$LAB_KEYRING] $LAB_MIRROR $LAB_ROOTFS_SUITE main" >&2 || {
         lab_err "mmdebstrap of Debian $LAB_ROOTFS_SUITE arm64 from $LAB_MIRROR failed (see above)"; return 1; }
