@@ -29,17 +29,11 @@ G=$LAB_HOST   # the guest kernel: the host's own (sid's)
 
 # The command server of guest-ctl.sh, run by the image's pscivm-script.service on ttyS0 once
 # multi-user.target is reached (no state disk: a systemd guest is not reset here).
-cat > server.sh <<'GUEST'
+{ cat <<'GUEST'
 stty -echo 2>/dev/null
 echo "CTL-READY 1"
-while read -r n cmd; do
-    [ -n "$n" ] || continue
-    eval "$cmd" > /tmp/ctl.out 2>&1
-    rc=$?
-    sed "s/^/CTL-OUT $n /" /tmp/ctl.out
-    echo "CTL-DONE $n $rc"
-done
 GUEST
+ctl_server_loop; } > server.sh
 S=$(base64 -w0 < server.sh)
 SUSPENDED='"event":"system_suspend".*"outcome":"suspended"'
 WAKEUP='"event":"wakeup"'

@@ -13,17 +13,10 @@ check() { # check DESCRIPTION CONDITION-STATUS [DETAIL]
     if [ "$2" -eq 0 ]; then echo "ok - $1"; else echo "not ok - $1${3:+: $3}"; fi
 }
 
-# make_script_disk — script.img: the command server as the guest's first disk.
-make_script_disk() {
-    cat > guest.sh <<'GUEST'
-#!/bin/sh
-stty -echo 2>/dev/null
-state=$(dd if=/dev/vdb bs=512 count=1 2>/dev/null | tr -d '\000' | head -c 8)
-boot=1
-[ "$state" = BOOT1 ] && boot=2
-echo BOOT1 | dd of=/dev/vdb bs=512 count=1 conv=sync,notrunc 2>/dev/null
-sync
-echo "CTL-READY $boot"
+# ctl_server_loop — the guest side's command loop (the text every guest script ends with; the
+# scripts before it differ in how they start: state disk, resume hook, systemd unit).
+ctl_server_loop() {
+    cat <<'GUEST'
 while read -r n cmd; do
     [ -n "$n" ] || continue
     eval "$cmd" > /tmp/ctl.out 2>&1
@@ -32,6 +25,21 @@ while read -r n cmd; do
     echo "CTL-DONE $n $rc"
 done
 GUEST
+}
+
+# make_script_disk — script.img: the command server as the guest's first disk.
+make_script_disk() {
+    { cat <<'GUEST'
+#!/bin/sh
+stty -echo 2>/dev/null
+state=$(dd if=/dev/vdb bs=512 count=1 2>/dev/null | tr -d '\000' | head -c 8)
+boot=1
+[ "$state" = BOOT1 ] && boot=2
+echo BOOT1 | dd of=/dev/vdb bs=512 count=1 conv=sync,notrunc 2>/dev/null
+sync
+echo "CTL-READY $boot"
+GUEST
+    ctl_server_loop; } > guest.sh
     dd if=/dev/zero of=script.img bs=1024 count=64 2>/dev/null
     dd if=guest.sh of=script.img conv=notrunc 2>/dev/null
 }

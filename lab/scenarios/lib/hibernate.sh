@@ -8,7 +8,7 @@
 # "CTL-READY fresh"; a resumed guest goes on inside the command that hibernated it.
 
 make_hib_script_disk() { # make_hib_script_disk IMG
-    cat > hib-guest.sh <<'GUEST'
+    { cat <<'GUEST'
 #!/bin/sh
 stty -echo 2>/dev/null
 i=0
@@ -16,14 +16,8 @@ while [ ! -e /sys/block/vdb/dev ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1));
 cat /sys/block/vdb/dev > /sys/power/resume 2>/dev/null
 swapon /dev/vdb 2>/dev/null || { mkswap /dev/vdb > /dev/null 2>&1; swapon /dev/vdb; }
 echo "CTL-READY fresh"
-while read -r n cmd; do
-    [ -n "$n" ] || continue
-    eval "$cmd" > /tmp/ctl.out 2>&1
-    rc=$?
-    sed "s/^/CTL-OUT $n /" /tmp/ctl.out
-    echo "CTL-DONE $n $rc"
-done
 GUEST
+    ctl_server_loop; } > hib-guest.sh
     dd if=/dev/zero of="$1" bs=1024 count=64 2>/dev/null
     dd if=hib-guest.sh of="$1" conv=notrunc 2>/dev/null
 }
