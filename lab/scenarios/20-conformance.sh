@@ -4,8 +4,9 @@
 # each mode can offer on this host: 6.1 kernel 0.2/1.0/1.1 (user mode must fail cleanly: "SMCCC
 # filter not available"); 6.12 user 0.2..1.3 and kernel 0.2/1.0/1.1; 7.2 user and kernel
 # 0.2..1.3. Kernel versions above the host's maximum must fail with a clear error. For each
-# configuration also the terminal selections (SYSTEM_RESET, RESET2 warm/vendor/SMC32,
-# SYSTEM_OFF2 types, SYSTEM_SUSPEND resumed and denied) with their exit statuses and events,
+# configuration also SYSTEM_RESET, and the other terminal selections (RESET2 warm/vendor/SMC32,
+# SYSTEM_OFF2 types, SYSTEM_SUSPEND resumed and denied) with their exit statuses and events at
+# each mode's highest version (every version in make check-long, LAB_TIER=long),
 # one in-process restart, and the robustness cases (bad CLI, oversized payload, timeout).
 # CPU_ON policy: user mode with --deny-cpu-on 3 at 1.1 (INTERNAL_FAILURE) and 1.3 (DENIED), the
 # guest suite told so with deny-cpus=3; kernel mode (and auto resolving to kernel) refuses it.
@@ -152,10 +153,17 @@ configs=""
 for v in $user_versions; do configs="$configs user:$v"; done
 for v in $kernel_versions; do configs="$configs kernel:$v"; done
 
+# make check runs the full suite and SYSTEM_RESET at every version, the other terminal
+# selections at each mode's highest version; make check-long (LAB_TIER=long) at every version.
+top_user=${user_versions##* } top_kernel=${kernel_versions##* }
 for c in $configs; do
     m=${c%%:*} v=${c#*:}
     full_suite "$m" "$v"
     terminal "$m" "$v" system-reset 3 system_reset
+    if [ "${LAB_TIER:-check}" != long ]; then
+        eval "top=\$top_$m"
+        [ "$v" = "$top" ] || { echo "# [$m $v] terminal selections: at $m $top here, every version in make check-long"; continue; }
+    fi
     if ver_ge "$v" 1.0; then suspend_runs "$m" "$v"; fi
     if ver_ge "$v" 1.1; then
         terminal "$m" "$v" reset2-warm 3 system_reset2 type=0x0 cookie=0x0

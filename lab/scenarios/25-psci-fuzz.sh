@@ -11,6 +11,7 @@
 # event stream's successful cpu_on count equals the payload's. FUZZ_CALLS per run (default
 # 100000; `make psci-fuzz` runs the full million, see guest/README.md).
 # hosts: 6.12 7.2
+# hosts-check: 7.2
 # timeout: 900
 
 P=${LAB_DIR:-/lab}/payloads

@@ -18,7 +18,9 @@
 # near 30 minutes) runs 2 per configuration and make check-long (LAB_TIER=long) 10; HIB_CYCLES
 # overrides the count, and no new cycle starts once HIB_BUDGET seconds of cycling are used
 # (check: 300, long: 2400 per configuration). The TAP line says how many ran.
+# make check: 6.1 (the refusal) and 7.2 (user mode); 6.12 and 7.2 kernel mode: make check-long.
 # hosts: 6.1 6.12 7.2
+# hosts-check: 6.1 7.2
 # timeout: 5400
 
 . "$SCENARIO_DIR/lib/guest-ctl.sh"
