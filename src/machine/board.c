@@ -43,9 +43,15 @@ const char *board_irq_source_name(const struct machine *m, unsigned int spi)
 
 /* ---- console output -------------------------------------------------------------------------- */
 
+/* With --events - the console shares stdout with the event lines, so console output goes out a
+ * line at a time. A partial line (a prompt like "login: ") goes out once the guest has been
+ * quiet for one main-loop tick (board_console_tick); the next event line then starts with a
+ * newline of its own (board_console_end_line), so neither stream is cut. */
 static void console_flush_locked(struct machine *m)
 {
     size_t off = 0;
+    if (m->console_len)
+        m->console_mid_line = m->console_buf[m->console_len - 1] != '\n';
     while (off < m->console_len && m->console_fd >= 0) {
         ssize_t n = write(m->console_fd, m->console_buf + off, m->console_len - off);
         if (n < 0 && errno == EINTR)
@@ -54,25 +60,68 @@ static void console_flush_locked(struct machine *m)
             break; /* stdout gone: drop console output, the guest keeps running */
         off += (size_t)n;
     }
-    m->console_len = 0;
+    m->console_len = m->console_quiet_len = 0;
 }
 
-/* UART transmit sink (called with the UART's lock held, which serialises the buffer). */
+/* UART transmit sink (called with the UART's lock held). */
 static void console_tx(void *opaque, uint8_t byte)
 {
     struct machine *m = opaque;
+    pthread_mutex_lock(&m->console_lock);
     m->console_buf[m->console_len++] = (char)byte;
     if (!m->console_line_buffered || byte == '\n' || m->console_len == sizeof(m->console_buf))
         console_flush_locked(m);
+    else if (m->console_len == 1 && m->loop_ready)
+        loop_wake(&m->loop); /* a line begins: the main loop times it (board_console_tick) */
+    pthread_mutex_unlock(&m->console_lock);
 }
 
 void board_console_flush(struct machine *m)
 {
     if (!m->uart_ready)
         return;
-    pthread_mutex_lock(&m->uart.lock);
+    pthread_mutex_lock(&m->console_lock);
     console_flush_locked(m);
-    pthread_mutex_unlock(&m->uart.lock);
+    pthread_mutex_unlock(&m->console_lock);
+}
+
+int board_console_tick(struct machine *m)
+{
+    if (!m->uart_ready || !m->console_line_buffered)
+        return -1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    const uint64_t tick = (uint64_t)BOARD_CONSOLE_TICK_MS * 1000000u;
+    int next = -1;
+    pthread_mutex_lock(&m->console_lock);
+    if (m->console_len != m->console_quiet_len) {
+        m->console_quiet_len = m->console_len;
+        m->console_quiet_ns = now;
+    }
+    if (m->console_len) {
+        if (now - m->console_quiet_ns >= tick)
+            console_flush_locked(m); /* quiet for a tick: the partial line goes out */
+        else
+            next = (int)((tick - (now - m->console_quiet_ns)) / 1000000u) + 1;
+    }
+    pthread_mutex_unlock(&m->console_lock);
+    return next;
+}
+
+void board_console_end_line(struct machine *m)
+{
+    if (!m->uart_ready || !m->console_line_buffered)
+        return;
+    pthread_mutex_lock(&m->console_lock);
+    if (m->console_mid_line && m->console_fd >= 0) {
+        ssize_t n;
+        do
+            n = write(m->console_fd, "\n", 1);
+        while (n < 0 && errno == EINTR);
+        m->console_mid_line = false;
+    }
+    pthread_mutex_unlock(&m->console_lock);
 }
 
 /* Console input (console.c's reader thread) goes to the UART's receive FIFO. */

@@ -47,6 +47,7 @@ void machine_emit(struct machine *m, const char *name, int vcpu, struct json_obj
         }
         qmp_server_emit(m->qmp, name, data);
     }
+    board_console_end_line(m);
     events_emit(&m->events, name, vcpu, fields);
 }
 

@@ -461,6 +461,8 @@ int machine_init(struct machine *m, const struct run_options *opts, char *err, s
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     int rc = pthread_mutex_init(&m->lock, NULL);
     if (!rc)
+        rc = pthread_mutex_init(&m->console_lock, NULL);
+    if (!rc)
         rc = pthread_cond_init(&m->cond, &ca);
     if (!rc)
         rc = pthread_cond_init(&m->pause_cond, NULL);
@@ -522,6 +524,7 @@ void machine_release(struct machine *m)
     if (m->sync_ready) {
         pthread_cond_destroy(&m->pause_cond);
         pthread_cond_destroy(&m->cond);
+        pthread_mutex_destroy(&m->console_lock);
         pthread_mutex_destroy(&m->lock);
     }
     m->sync_ready = false;

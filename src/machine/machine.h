@@ -166,8 +166,14 @@ struct machine {
     bool console_ready;
     int console_fd;             /* UART output: stdout, a --console file, or -1 (none) */
     bool console_line_buffered; /* events share stdout: lines never interleave */
+    /* Serialises console_buf with the event writer; taken last (console_tx runs under the
+     * UART's lock, events under m->lock), never held while taking another lock. */
+    pthread_mutex_t console_lock;
     char console_buf[256];
     size_t console_len;
+    size_t console_quiet_len; /* console_len at the main loop's last look (partial lines) */
+    uint64_t console_quiet_ns; /* ... and when it last changed (CLOCK_MONOTONIC) */
+    bool console_mid_line;    /* a partial line went out: the next event starts a new line */
 
     /* Main loop and control plane. */
     struct loop loop;
@@ -351,6 +357,13 @@ void board_rtc_timer(struct machine *m);
 int board_console_open(struct machine *m, char *err, size_t errlen);
 int board_console_start(struct machine *m, char *err, size_t errlen);
 void board_console_flush(struct machine *m);
+/* Line-buffered console (--events -): the main loop calls this after every wait; it sends a
+ * partial line that stayed unchanged for a whole tick and returns how long the next wait may be
+ * (BOARD_CONSOLE_TICK_MS while bytes wait, else -1: no limit). */
+#define BOARD_CONSOLE_TICK_MS 100
+int board_console_tick(struct machine *m);
+/* Before an event line on the shared stdout: end a partial console line that went out. */
+void board_console_end_line(struct machine *m);
 #define BOARD_NO_SPI 0xffffffffu
 /* Wake-source name of an interrupt line: "rtc", "console", "input", "disk", "timer" (no SPI:
  * the architected timer or another PPI) or "other". */

@@ -386,17 +386,19 @@ int machine_run(struct machine *m)
             break;
         }
         vcpus_start_threads(m);
+        int wait_ms = -1; /* no limit, unless a partial console line waits (board.c) */
         for (;;) {
             pthread_mutex_lock(&m->lock);
             bool stop = m->stop;
             pthread_mutex_unlock(&m->lock);
             if (stop)
                 break;
-            rc = loop_run_once(&m->loop, -1);
+            rc = loop_run_once(&m->loop, wait_ms);
             if (rc) {
                 machine_fail(m, "main loop: %s", strerror(-rc));
                 break;
             }
+            wait_ms = board_console_tick(m);
         }
         vcpus_join_threads(m);
         if (!m->stop_restart)

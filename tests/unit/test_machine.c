@@ -2,8 +2,9 @@
  * driven by synthetic exits (MMIO to the bus, forwarded PSCI calls, system events, undecodable
  * accesses, failures), the lifecycle state machine and its invariant check, and the control
  * operations QMP calls (pause/continue with real vCPU threads, plug/unplug, wake-up, quit), and
- * SYSTEM_SUSPEND with its policies and wake-up. */
+ * SYSTEM_SUSPEND with its policies and wake-up, and the console sharing stdout with events. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -509,6 +510,89 @@ static void test_power__wake_source_names(void **state)
     fixture_free(fx);
 }
 
+/* --events - : console output shares stdout with the event lines. A whole line goes out at
+ * once; a partial line (a prompt) goes out after a quiet tick, and the next event starts on a
+ * line of its own. Board built on the fake hypervisor, both streams into one pipe. */
+static void uart_out(struct machine *m, const char *text)
+{
+    for (const char *c = text; *c; c++) {
+        struct vm_exit e = {.kind = VM_EXIT_MMIO,
+                            .mmio = {.addr = MEMMAP_UART_BASE, .len = 1, .is_write = true}};
+        e.mmio.data[0] = (uint8_t)*c;
+        m->vcpus[0].exit = e;
+        assert_int_equal(exits_dispatch(m, &m->vcpus[0]), 0);
+    }
+}
+
+static size_t drain(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < cap && (n = read(fd, buf + len, cap - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = 0;
+    return len;
+}
+
+static void test_console__partial_line_with_events_on_stdout(void **state)
+{
+    (void)state;
+    struct machine *m = calloc(1, sizeof(*m));
+    struct fake_hv *f = calloc(1, sizeof(*f));
+    assert_non_null(m);
+    assert_non_null(f);
+    char *argv[] = {(char *)"run", (char *)"--payload", (char *)"x", (char *)"--psci-mode",
+                    (char *)"user", (char *)"--console", (char *)"none"};
+    struct run_options opts;
+    char err[256];
+    assert_int_equal(run_options_parse(&opts, 7, argv, err, sizeof(err)), 0);
+    assert_int_equal(machine_init(m, &opts, err, sizeof(err)), 0);
+    m->mode = PSCI_MODE_USER;
+    fake_hv_init(f, opts.max_cpus);
+    m->hv = fake_hv_hv(f);
+    assert_int_equal(machine_init_vcpus(m, err, sizeof(err)), 0);
+    assert_int_equal(power_setup_cores(m, err, sizeof(err)), 0);
+    assert_int_equal(board_build(m, err, sizeof(err)), 0);
+    int p[2];
+    assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+    m->console_fd = p[1];
+    m->events.fd = p[1];
+    m->console_line_buffered = true;
+    char buf[1024];
+
+    uart_out(m, "one line\nlogin: ");
+    drain(p[0], buf, sizeof(buf));
+    assert_string_equal(buf, "one line\n"); /* the prompt waits */
+    int wait = board_console_tick(m);
+    assert_true(wait > 0 && wait <= BOARD_CONSOLE_TICK_MS + 1);
+    assert_int_equal(drain(p[0], buf, sizeof(buf)), 0);
+    usleep((BOARD_CONSOLE_TICK_MS + 20) * 1000);
+    assert_int_equal(board_console_tick(m), -1); /* quiet for a tick: out it goes */
+    drain(p[0], buf, sizeof(buf));
+    assert_string_equal(buf, "login: ");
+
+    machine_emit(m, "test_event", -1, NULL);
+    drain(p[0], buf, sizeof(buf));
+    assert_true(strncmp(buf, "\n{\"event\":\"test_event\"", 22) == 0); /* its own line */
+    machine_emit(m, "test_event", -1, NULL);
+    drain(p[0], buf, sizeof(buf));
+    assert_true(strncmp(buf, "{\"event\"", 8) == 0); /* no second newline */
+
+    uart_out(m, "root\n");
+    drain(p[0], buf, sizeof(buf));
+    assert_string_equal(buf, "root\n");
+    assert_int_equal(board_console_tick(m), -1); /* nothing waits: no time limit */
+
+    m->console_fd = -1;
+    m->events.fd = -1;
+    close(p[0]);
+    close(p[1]);
+    machine_release(m);
+    fake_hv_release(f);
+    free(f);
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +613,7 @@ int main(void)
         cmocka_unit_test(test_power__system_suspend_until_qmp_wakeup),
         cmocka_unit_test(test_power__on_suspend_exit_and_deny),
         cmocka_unit_test(test_power__wake_source_names),
+        cmocka_unit_test(test_console__partial_line_with_events_on_stdout),
     };
     return cmocka_run_group_tests_name("machine", tests, NULL, NULL);
 }
