@@ -66,7 +66,7 @@ first_boot() {
         "$(tail -n 5 con.log | tr -d '\r' | tr '\n' '|') $(tail -n 3 err.log)"
     [ $up -eq 0 ] || return 1
     echo "# $t: pscivm start to multi-user.target: $secs s (host clock)"
-    gcmd 'systemd-analyze time; systemctl is-system-running; systemctl --failed --no-legend --plain'
+    gcmd 'systemd-analyze time; systemctl is-system-running; systemctl --failed --no-legend --plain; systemd-analyze blame --no-pager | head -n 12'
     echo "$gout" | sed "s/^/# $t: /"
     gcmd 'cat /proc/1/comm; systemctl is-active multi-user.target systemd-logind systemd-udevd dbus; uname -r'
     echo "$gout" | tr '\n' ' ' | grep -q "^systemd active active active active "
