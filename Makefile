@@ -9,6 +9,8 @@
 #                     Debian system guest, longer scenario versions); not part of make check
 #   make asan-arm64   pscivm for arm64 with ASan+UBSan, dynamic, and the shared objects it needs
 #                     (build/arm64-asan/bin/pscivm, build/arm64-asan/sysroot/), for the lab
+#   make check-asan   only the lab's sanitizer boot (lab/check --asan: the scenarios headed
+#                     "# asan: HOST" under that build; make check runs it too)
 #   make deps         install the Debian packages (scripts/setup)
 #   make psci-fuzz    guest-driven PSCI fuzzing, the full million calls, in the lab (one host)
 #   make demo-debian  a Debian trixie (systemd) guest: boot, suspend + RTC wake, power key
@@ -59,7 +61,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 .SECONDARY:
 .PHONY: all host arm64 guest check check-unit check-fuzz check-lab check-long deps clean demo bench fuzz \
-        fuzz-build fuzz-seeds psci-fuzz demo-debian lab-rootfs asan-arm64
+        fuzz-build fuzz-seeds psci-fuzz demo-debian lab-rootfs asan-arm64 check-asan
 all: host bin/pscivm guest
 
 host: build/host/libpscivm.a
@@ -205,6 +207,9 @@ check-lab: all
 
 check-long: all
 	@LAB_TIER=long lab/check
+
+check-asan: all asan-arm64
+	@lab/check --asan
 
 check: all
 	@scripts/run-checks
