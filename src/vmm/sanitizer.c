@@ -1,12 +1,15 @@
 /* sanitizer.c — sanitizer builds' report plumbing and deliberate reports (sanitizer.h). Nothing
  * here runs in a normal build: the functions say so and return. */
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vmm/sanitizer.h"
+
+#ifdef __SANITIZE_ADDRESS__
+#include <dlfcn.h>
+#endif
 
 bool sanitizer_build(void)
 {
@@ -41,17 +44,22 @@ const char *sanitizer_options_log_path(const char *options, char *buf, size_t le
 
 int sanitizer_ubsan_log_path(const char *path)
 {
-    if (!sanitizer_build())
-        return -ENOTSUP;
+#ifdef __SANITIZE_ADDRESS__
     void *ubsan = dlopen("libubsan.so.1", RTLD_NOW | RTLD_NOLOAD);
     if (!ubsan)
         return -ENOTSUP;
     /* dlsym on libubsan's handle finds libubsan's own definition first. */
-    void (*set_path)(const char *) = (void (*)(const char *))dlsym(ubsan, "__sanitizer_set_report_path");
+    void (*set_path)(const char *) =
+        (void (*)(const char *))dlsym(ubsan, "__sanitizer_set_report_path");
     if (set_path)
         set_path(path);
     dlclose(ubsan);
     return set_path ? 0 : -ENOTSUP;
+#else
+    /* Not even a reference to dlopen: bin/pscivm is static. */
+    (void)path;
+    return -ENOTSUP;
+#endif
 }
 
 void sanitizer_init(void)
