@@ -224,7 +224,8 @@ int seccomp_filter_init(struct seccomp_filter *f, enum run_seccomp mode, uint32_
             rc = add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0, NULL);
             break;
         case RULE_SETFD: {
-            struct scmp_arg_cmp c = SCMP_A1(SCMP_CMP_EQ, F_SETFD);
+            /* The kernel takes the command as an unsigned int: compare 32 bits. */
+            struct scmp_arg_cmp c = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, F_SETFD);
             rc = add_rule(ctx, SCMP_ACT_ALLOW, nr, 1, &c);
             break;
         }
