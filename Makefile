@@ -7,6 +7,10 @@
 #   make check        check-unit + check-fuzz + the lab stage (emulated arm64 KVM hosts)
 #   make check-long   the lab stage with its long tier too (LAB_TIER=long: stress cycles, the
 #                     Debian system guest, longer scenario versions); not part of make check
+#   make asan-arm64   pscivm for arm64 with ASan+UBSan, dynamic, and the shared objects it needs
+#                     (build/arm64-asan/bin/pscivm, build/arm64-asan/sysroot/), for the lab
+#   make check-asan   only the lab's sanitizer boot (lab/check --asan: the scenarios headed
+#                     "# asan: HOST" under that build; make check runs it too)
 #   make deps         install the Debian packages (scripts/setup)
 #   make psci-fuzz    guest-driven PSCI fuzzing, the full million calls, in the lab (one host)
 #   make demo-debian  a Debian trixie (systemd) guest: boot, suspend + RTC wake, power key
@@ -14,7 +18,8 @@
 #
 # Layout of outputs: build/host (native objects/tests), build/asan (sanitised), build/arm64
 # (cross or native arm64 objects), build/guest (payloads), build/fuzz (clang + libFuzzer
-# objects, targets, working corpora and crash artifacts), bin/pscivm.
+# objects, targets, working corpora and crash artifacts), build/arm64-asan (the arm64 sanitizer
+# build and its sysroot), bin/pscivm.
 
 HOST_ARCH := $(shell uname -m)
 ifeq ($(HOST_ARCH),aarch64)
@@ -56,7 +61,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 .SECONDARY:
 .PHONY: all host arm64 guest check check-unit check-fuzz check-lab check-long deps clean demo bench fuzz \
-        fuzz-build fuzz-seeds psci-fuzz demo-debian lab-rootfs
+        fuzz-build fuzz-seeds psci-fuzz demo-debian lab-rootfs asan-arm64 check-asan
 all: host bin/pscivm guest
 
 host: build/host/libpscivm.a
@@ -133,6 +138,33 @@ bin/pscivm: $(ARM_OBJS)
 	@mkdir -p $(dir $@)
 	$(ARM_CC) -static -o $@ $^ $(ARM_LIBS)
 
+# ---- arm64 sanitizer build (ASan + UBSan, dynamic; runs in the lab) ------------------------
+# The same sources as bin/pscivm with ASan+UBSan (-O1, no recovery), linked dynamically: the
+# sanitizer runtimes only come as shared objects for the cross compiler. The lab host has no
+# C library, so lab/run --asan carries the program to $(ASAN_LAB_DIR)/pscivm and the shared
+# objects it needs (build/arm64-asan/sysroot, collected by scripts/arm64-sysroot from the cross
+# readelf's DT_NEEDED closure) to $(ASAN_LAB_DIR)/sysroot; the program names that loader as
+# its interpreter and that directory as its DT_RPATH (an RPATH, not a RUNPATH: it also applies
+# to the libraries' own dependencies), so it runs as itself (its process name is "pscivm")
+# without an explicit loader command. docs/lab.md, "Sanitizers in the lab".
+ASAN_LAB_DIR  := /lab/asan
+ARM_ASAN_OBJS := $(patsubst %.c,build/arm64-asan/%.o,$(PORTABLE_SRCS) $(sort $(ARM_ONLY_SRCS)))
+
+build/arm64-asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(ARM_CC) $(CPPFLAGS) -DPSCIVM_VERSION='"$(VERSION)"' $(CFLAGS) -O1 $(SAN_FLAGS) -MMD -MP -c $< -o $@
+
+build/arm64-asan/bin/pscivm: $(ARM_ASAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(ARM_CC) $(SAN_FLAGS) -Wl,--dynamic-linker=$(ASAN_LAB_DIR)/sysroot/ld-linux-aarch64.so.1 \
+	    -Wl,--disable-new-dtags,-rpath,$(ASAN_LAB_DIR)/sysroot -o $@ $^ $(ARM_LIBS)
+
+build/arm64-asan/sysroot.stamp: build/arm64-asan/bin/pscivm scripts/arm64-sysroot
+	CC=$(ARM_CC) READELF=$(CROSS)readelf scripts/arm64-sysroot $< build/arm64-asan/sysroot
+	@touch $@
+
+asan-arm64: build/arm64-asan/sysroot.stamp
+
 # ---- guest payloads (freestanding AArch64) ---------------------------------------------------
 -include guest/guest.mk
 
@@ -175,6 +207,9 @@ check-lab: all
 
 check-long: all
 	@LAB_TIER=long lab/check
+
+check-asan: all asan-arm64
+	@lab/check --asan
 
 check: all
 	@scripts/run-checks

@@ -6,6 +6,7 @@
 # (audit type=1326, syscall 198 = socket on arm64); off lets it through silently; a bad word is a
 # usage error. Ends with a marker in the kernel log that 99-seccomp-audit.sh starts from.
 # hosts: 6.1 6.12 7.2
+# asan: 7.2
 # timeout: 180
 
 P=${LAB_DIR:-/lab}/payloads

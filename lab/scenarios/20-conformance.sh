@@ -13,6 +13,7 @@
 # guest suite told so with deny-cpus=3; kernel mode (and auto resolving to kernel) refuses it.
 # Every guest TAP line is re-emitted as "ok - [MODE VERSION] description".
 # hosts: 6.1 6.12 7.2
+# asan: 7.2
 # timeout: 1200
 
 P=${LAB_DIR:-/lab}/payloads

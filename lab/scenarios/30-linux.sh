@@ -12,6 +12,7 @@
 # reboot end pscivm with status 3. make check leaves out the 7.2 guest on 6.1 and kernel mode on
 # 7.2 (make check-long, LAB_TIER=long, runs them).
 # hosts: 6.1 6.12 7.2
+# asan: 7.2
 # timeout: 900
 
 # The guest side: state in the first sector of vdb says which boot this is.

@@ -5,6 +5,7 @@
 # from boot when 15-seccomp did not run). Under the default (kill) such a call also killed the
 # scenario's pscivm; this names the system call. Every record is printed as a comment.
 # hosts: 6.1 6.12 7.2
+# asan: 7.2
 # timeout: 30
 
 log=$(dmesg)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # lab/tests/lib-test.sh — host-side tests of lab/lib.sh (no QEMU, no network): kernel image
 # conversion (raw, gzip, EFI zboot gzip/zstd, garbage), --host resolution, the module
-# dependency closure and the Debian rootfs cache key. Prints TAP lines; run by lab/check before
-# it boots anything.
+# dependency closure, the Debian rootfs cache key, and lab/run-scenarios' sanitizer-report check
+# (on fake scenarios). Prints TAP lines; run by lab/check before it boots anything.
 set -u
 . "$(dirname "$0")/../lib.sh"
 t=$(mktemp -d)
@@ -106,3 +106,37 @@ case $(lab_rootfs_image) in
 "$LAB_CACHE/rootfs/debian-$LAB_ROOTFS_SUITE-$k4.img") ok "rootfs image is cached under rootfs/debian-<suite>-<key>.img" ;;
 *) nok "rootfs image path '$(lab_rootfs_image)'" ;;
 esac
+
+# lab/run-scenarios in a sanitizer boot (LAB_ASAN=1), run here on fake scenarios: a report a
+# scenario's pscivm left in $LAB_SAN_LOGS is a "not ok" with its first lines (and the run
+# fails), the log is then removed; "# needs: asan" scenarios run only in such a boot.
+sd=$t/scenarios
+mkdir -p "$sd" "$t/san"
+cat > "$sd/10-clean.sh" <<'SCEN'
+# needs: asan
+echo "ok - clean"
+SCEN
+cat > "$sd/20-report.sh" <<SCEN
+printf '==42==ERROR: AddressSanitizer: heap-buffer-overflow on address 0x1\nSUMMARY: AddressSanitizer: heap-buffer-overflow x.c:1 in f\n' > "$t/san/pscivm.42"
+echo "ok - the scenario itself passed"
+SCEN
+out=$(LAB_HOST=9.9 LAB_SUITE=none LAB_ASAN=1 LAB_SAN_LOGS=$t/san sh "$LAB_ROOT/lab/run-scenarios" -d "$sd" 2>&1)
+rc=$?
+if [ "$rc" -ne 0 ] && echo "$out" | grep -qx '\[9.9+asan 20-report\] not ok - sanitizer report (pscivm.42): ==42==ERROR: AddressSanitizer: heap-buffer-overflow on address 0x1 | SUMMARY: AddressSanitizer: heap-buffer-overflow x.c:1 in f'; then
+    ok "run-scenarios (sanitizer boot): a report is a failure with its first lines"
+else
+    nok "run-scenarios (sanitizer boot): a report is a failure with its first lines (exit $rc): $(echo "$out" | tr '\n' '|')"
+fi
+if echo "$out" | grep -qx '\[9.9+asan 10-clean\] ok - clean' && ! echo "$out" | grep -q '10-clean\] not ok' \
+    && [ ! -e "$t/san/pscivm.42" ]; then
+    ok "run-scenarios (sanitizer boot): a clean scenario passes, the report was consumed"
+else
+    nok "run-scenarios (sanitizer boot): a clean scenario passes, the report was consumed: $(echo "$out" | tr '\n' '|')"
+fi
+out=$(LAB_HOST=9.9 LAB_SUITE=none sh "$LAB_ROOT/lab/run-scenarios" -d "$sd" 10-clean 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && echo "$out" | grep -q '\[9.9 10-clean\] # not run: needs the sanitizer build'; then
+    ok "run-scenarios: a '# needs: asan' scenario is left out without the sanitizer build"
+else
+    nok "run-scenarios: a '# needs: asan' scenario is left out without the sanitizer build (exit $rc): $(echo "$out" | tr '\n' '|')"
+fi

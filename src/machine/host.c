@@ -298,6 +298,7 @@ static int host_start(const struct run_options *opts, const char *restore_path,
             m->sandbox = &sandbox; /* --seccomp off: nothing to load, the self-test still runs */
             const char *st = getenv("PSCIVM_SECCOMP_SELFTEST");
             m->sandbox_selftest = st && !strcmp(st, "1");
+            m->sanitizer_selftest = getenv("PSCIVM_SANITIZER_SELFTEST");
         }
     }
     if (changed) {

@@ -231,9 +231,11 @@ struct machine {
     /* The system-call allow-list (--seccomp; host.c builds it, machine_run loads it once the
      * main loop and the console exist, before the first guest instruction). NULL: none.
      * sandbox_selftest (PSCIVM_SECCOMP_SELFTEST=1, the lab's check): right after loading, make
-     * a forbidden system call. */
+     * a forbidden system call. sanitizer_selftest (PSCIVM_SANITIZER_SELFTEST, sanitizer builds:
+     * address or undefined; NULL: none): right after loading, make the sanitizer report. */
     struct seccomp_filter *sandbox;
     bool sandbox_selftest;
+    const char *sanitizer_selftest;
 };
 #define MACHINE_OFF2_TYPE_UNKNOWN UINT64_MAX
 

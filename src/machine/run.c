@@ -19,6 +19,7 @@
 #include "machine/machine.h"
 #include "machine/snapshot.h"
 #include "machine/seccomp_filter.h"
+#include "vmm/sanitizer.h"
 #include "qmp/server.h"
 #include "vmm/exit_status.h"
 #include "vmm/policy.h"
@@ -336,8 +337,17 @@ static int sandbox_enter(struct machine *m, char *err, size_t errlen)
     if (!m->sandbox)
         return 0;
     int rc = seccomp_filter_load(m->sandbox, err, errlen);
-    if (rc || !m->sandbox_selftest)
+    if (rc)
         return rc;
+    if (m->sanitizer_selftest) {
+        fprintf(stderr, "pscivm: sanitizer self-test: '%s' under --seccomp %s\n",
+                m->sanitizer_selftest, run_seccomp_name(m->sandbox->mode));
+        rc = sanitizer_selftest(m->sanitizer_selftest); /* a sanitizer build ends here */
+        fprintf(stderr, "pscivm: sanitizer self-test: %s (not a sanitizer build, or not address "
+                "or undefined)\n", strerror(-rc));
+    }
+    if (!m->sandbox_selftest)
+        return 0;
     fprintf(stderr, "pscivm: seccomp self-test: calling socket(AF_INET), which is not on the "
             "allow-list\n");
     rc = seccomp_filter_selftest(); /* under --seccomp kill this does not return */
