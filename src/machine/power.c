@@ -27,10 +27,10 @@
  *    this risk by either preserving the register state over the call, or returning a constant
  *    value, such as zero" [wording as quoted in issue 12; the DEN0028 text itself was not at
  *    hand — the same rule is stated by TF-A Tests' docs/change-log.rst (v2.2, "Relax SMC calls
- *    tests") and checked by its tftf/tests/runtime_services/generic/generic_smc.c, which
- *    accepts "preserve or fill by zeroes" for x1..x7 after PSCI_VERSION; TF-A itself preserves
- *    them (advisory TFV-8)]. Preserving leaks nothing: the registers hold what the caller put
- *    there. Kernel mode differs: KVM answers with smccc_set_retval(vcpu, x0, 0, 0, 0), zeroing
+ *    tests") and checked by its tftf/tests/runtime_services/generic/generic_smc.c
+ *    (smc32_fast), which accepts x1..x7 either preserved or zeroed after PSCI_VERSION; TF-A
+ *    itself preserves them (advisory TFV-8)]. Preserving leaks nothing: the registers hold what
+ *    the caller put there. Kernel mode differs: KVM answers with smccc_set_retval(vcpu, x0, 0, 0, 0), zeroing
  *    x1..x3, and kernel mode's own answers (power_set_result) keep doing the same. */
 
 /* Fetch x1..x<n> (n <= 3) into x[1..n]; x[n+1..3] are not touched. */
