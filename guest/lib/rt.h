@@ -114,6 +114,19 @@ static inline s64 psci_call(u64 fid, u64 a1, u64 a2, u64 a3)
     __asm__ volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) : : "memory");
     return (s64)x0;
 }
+/* psci_call() that also hands back x1..x3 as the call left them: r[0] = x0, r[1..3] = x1..x3. */
+static inline void psci_call_regs(u64 fid, u64 a1, u64 a2, u64 a3, u64 r[4])
+{
+    register u64 x0 __asm__("x0") = fid;
+    register u64 x1 __asm__("x1") = a1;
+    register u64 x2 __asm__("x2") = a2;
+    register u64 x3 __asm__("x3") = a3;
+    __asm__ volatile("hvc #0" : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3) : : "memory");
+    r[0] = x0;
+    r[1] = x1;
+    r[2] = x2;
+    r[3] = x3;
+}
 void psci_system_off(void) __attribute__((noreturn));
 
 /* ---- machine description from the DT ------------------------------------------------------ */

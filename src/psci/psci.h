@@ -2,10 +2,13 @@
  * (PSCI 0.2, 1.0, 1.1, 1.2, 1.3) as seen by a guest calling HVC/SMC.
  *
  * Pure C: no KVM headers, no I/O, no threads, no allocation after psci_machine_init(). The
- * backend hands in the calling vCPU and its x0..x3; the core returns either a value for x0
- * (x1..x3 are then zero) or an *action* the backend must carry out (start a vCPU, stop the
- * caller, suspend it, power the system off ...). The backend reports back when an action
- * completed or failed, and the core moves the per-vCPU state machine on (or rolls it back).
+ * backend hands in the calling vCPU and its x0..x3 (only the argument registers
+ * psci_call_nr_args() names are looked at); the core returns either a value for x0 or an
+ * *action* the backend must carry out (start a vCPU, stop the caller, suspend it, power the
+ * system off ...). No PSCI function returns anything in x1..x3: whether the backend leaves them
+ * as the caller had them or zeroes them is its choice, SMCCC allows both (docs/psci.md,
+ * "Argument and result registers"). The backend reports back when an action completed or failed, and the
+ * core moves the per-vCPU state machine on (or rolls it back).
  *
  * Thread-safety contract: a struct psci_machine is NOT internally locked. The backend must
  * serialise every call that takes a machine (one mutex around each call is enough). No call
@@ -106,7 +109,7 @@ const char *psci_cpu_state_name(enum psci_cpu_state state);
 
 /* What the backend must do after a call. */
 enum psci_action_kind {
-    PSCI_ACT_NONE = 0,      /* write result.x0 (x1..x3 = 0) and resume the caller */
+    PSCI_ACT_NONE = 0,      /* write result.x0 and resume the caller */
     PSCI_ACT_CPU_START,     /* write result.x0 to the caller and resume it; start vCPU `target`
                                at `entry` with x0 = `context` (EL as caller, MMU off, DAIF masked),
                                then report psci_cpu_started()/psci_cpu_start_failed(target) */
@@ -137,7 +140,7 @@ struct psci_action {
 };
 
 struct psci_result {
-    uint64_t x0;            /* value for the caller's x0 when it resumes (x1..x3 = 0) */
+    uint64_t x0;            /* value for the caller's x0 when it resumes (the only result) */
     struct psci_action action;
 };
 
@@ -198,6 +201,17 @@ void psci_machine_reset(struct psci_machine *m);
  * the backend may pass any SMCCC call through it. */
 int psci_machine_call(struct psci_machine *m, const struct psci_call *call,
                       struct psci_result *result);
+
+/* How many argument registers, x1..xN (N = 0..3), psci_machine_call() reads for `function_id`
+ * (W0) from a caller of this width under m's version and options: PSCI_VERSION 0,
+ * PSCI_FEATURES 1, AFFINITY_INFO, NODE_HW_STATE, SYSTEM_SUSPEND, STAT_*, SYSTEM_RESET2 and
+ * SYSTEM_OFF2 2, CPU_ON and CPU_SUSPEND 3, CPU_OFF, MIGRATE_INFO_TYPE, SYSTEM_OFF and
+ * SYSTEM_RESET 0; SMCCC_ARCH_FEATURES 1; 0 for every ID the call would only answer
+ * NOT_SUPPORTED (unknown, unimplemented, not offered at this version/options/width). A
+ * backend may fetch just these and pass zeros in the rest of psci_call.x[1..3]: the result is
+ * the same as with the guest's values there (tests/unit/test_psci_args.c). Derived from the
+ * dispatcher's own function table, so it follows the version and options. */
+unsigned int psci_call_nr_args(const struct psci_machine *m, uint32_t function_id, bool aarch32);
 
 /* True when `function_id` is in one of PSCI's ranges (0x84000000-0x8400001F,
  * 0xC4000000-0xC400001F), i.e. when psci_machine_call() is the right handler for it. */

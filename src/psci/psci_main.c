@@ -9,41 +9,46 @@
 #include "psci/psci_private.h"
 
 /* One row per PSCI function number (DEN0022 table 5.1 / psci-kvm.md §1.2). `option` 0 means
- * offered whenever the version has it; `implemented` false means always NOT_SUPPORTED. */
+ * offered whenever the version has it; `implemented` false means always NOT_SUPPORTED.
+ * `nr_args` is how many argument registers (x1..x<nr_args>) psci_machine_call() reads for the
+ * function: what psci_call_nr_args() tells a backend to fetch. It must match the arguments the
+ * case for the function in psci_machine_call() passes on (test_psci_args.c checks both ways);
+ * unimplemented functions read none (they only answer NOT_SUPPORTED). */
 struct psci_fn_desc {
     uint32_t since;
     bool has_smc32;
     bool has_smc64;
     bool implemented;
     uint32_t option;
+    uint8_t nr_args;
 };
 
-#define FN(num, since_, s32, s64, impl, opt) [num] = {since_, s32, s64, impl, opt}
+#define FN(num, since_, s32, s64, impl, opt, args) [num] = {since_, s32, s64, impl, opt, args}
 static const struct psci_fn_desc psci_fns[PSCI_FN_NUM_MASK + 1] = {
-    FN(PSCI_FN_PSCI_VERSION, PSCI_VERSION_0_2, true, false, true, 0),
-    FN(PSCI_FN_CPU_SUSPEND, PSCI_VERSION_0_2, true, true, true, 0),
-    FN(PSCI_FN_CPU_OFF, PSCI_VERSION_0_2, true, false, true, 0),
-    FN(PSCI_FN_CPU_ON, PSCI_VERSION_0_2, true, true, true, 0),
-    FN(PSCI_FN_AFFINITY_INFO, PSCI_VERSION_0_2, true, true, true, 0),
-    FN(PSCI_FN_MIGRATE, PSCI_VERSION_0_2, true, true, false, 0),
-    FN(PSCI_FN_MIGRATE_INFO_TYPE, PSCI_VERSION_0_2, true, false, true, 0),
-    FN(PSCI_FN_MIGRATE_INFO_UP_CPU, PSCI_VERSION_0_2, true, true, false, 0),
-    FN(PSCI_FN_SYSTEM_OFF, PSCI_VERSION_0_2, true, false, true, 0),
-    FN(PSCI_FN_SYSTEM_RESET, PSCI_VERSION_0_2, true, false, true, 0),
-    FN(PSCI_FN_PSCI_FEATURES, PSCI_VERSION_1_0, true, false, true, 0),
-    FN(PSCI_FN_CPU_FREEZE, PSCI_VERSION_1_0, true, false, false, 0),
-    FN(PSCI_FN_CPU_DEFAULT_SUSPEND, PSCI_VERSION_1_0, true, true, false, 0),
-    FN(PSCI_FN_NODE_HW_STATE, PSCI_VERSION_1_0, true, true, true, PSCI_OPT_NODE_HW_STATE),
-    FN(PSCI_FN_SYSTEM_SUSPEND, PSCI_VERSION_1_0, true, true, true, PSCI_OPT_SYSTEM_SUSPEND),
-    FN(PSCI_FN_SET_SUSPEND_MODE, PSCI_VERSION_1_0, true, false, false, 0),
-    FN(PSCI_FN_STAT_RESIDENCY, PSCI_VERSION_1_0, true, true, true, PSCI_OPT_STAT),
-    FN(PSCI_FN_STAT_COUNT, PSCI_VERSION_1_0, true, true, true, PSCI_OPT_STAT),
-    FN(PSCI_FN_SYSTEM_RESET2, PSCI_VERSION_1_1, true, true, true, PSCI_OPT_SYSTEM_RESET2),
-    FN(PSCI_FN_MEM_PROTECT, PSCI_VERSION_1_1, true, false, false, 0),
-    FN(PSCI_FN_MEM_PROTECT_CHECK_RANGE, PSCI_VERSION_1_1, true, true, false, 0),
-    FN(PSCI_FN_SYSTEM_OFF2, PSCI_VERSION_1_3, true, true, true, PSCI_OPT_SYSTEM_OFF2),
-    FN(PSCI_FN_CLEAN_INV_MEMREGION, PSCI_VERSION_1_3, false, true, false, 0),
-    FN(PSCI_FN_CLEAN_INV_MEMREGION_ATTRIBUTES, PSCI_VERSION_1_3, true, false, false, 0),
+    FN(PSCI_FN_PSCI_VERSION, PSCI_VERSION_0_2, true, false, true, 0, 0),
+    FN(PSCI_FN_CPU_SUSPEND, PSCI_VERSION_0_2, true, true, true, 0, 3),
+    FN(PSCI_FN_CPU_OFF, PSCI_VERSION_0_2, true, false, true, 0, 0),
+    FN(PSCI_FN_CPU_ON, PSCI_VERSION_0_2, true, true, true, 0, 3),
+    FN(PSCI_FN_AFFINITY_INFO, PSCI_VERSION_0_2, true, true, true, 0, 2),
+    FN(PSCI_FN_MIGRATE, PSCI_VERSION_0_2, true, true, false, 0, 0),
+    FN(PSCI_FN_MIGRATE_INFO_TYPE, PSCI_VERSION_0_2, true, false, true, 0, 0),
+    FN(PSCI_FN_MIGRATE_INFO_UP_CPU, PSCI_VERSION_0_2, true, true, false, 0, 0),
+    FN(PSCI_FN_SYSTEM_OFF, PSCI_VERSION_0_2, true, false, true, 0, 0),
+    FN(PSCI_FN_SYSTEM_RESET, PSCI_VERSION_0_2, true, false, true, 0, 0),
+    FN(PSCI_FN_PSCI_FEATURES, PSCI_VERSION_1_0, true, false, true, 0, 1),
+    FN(PSCI_FN_CPU_FREEZE, PSCI_VERSION_1_0, true, false, false, 0, 0),
+    FN(PSCI_FN_CPU_DEFAULT_SUSPEND, PSCI_VERSION_1_0, true, true, false, 0, 0),
+    FN(PSCI_FN_NODE_HW_STATE, PSCI_VERSION_1_0, true, true, true, PSCI_OPT_NODE_HW_STATE, 2),
+    FN(PSCI_FN_SYSTEM_SUSPEND, PSCI_VERSION_1_0, true, true, true, PSCI_OPT_SYSTEM_SUSPEND, 2),
+    FN(PSCI_FN_SET_SUSPEND_MODE, PSCI_VERSION_1_0, true, false, false, 0, 0),
+    FN(PSCI_FN_STAT_RESIDENCY, PSCI_VERSION_1_0, true, true, true, PSCI_OPT_STAT, 2),
+    FN(PSCI_FN_STAT_COUNT, PSCI_VERSION_1_0, true, true, true, PSCI_OPT_STAT, 2),
+    FN(PSCI_FN_SYSTEM_RESET2, PSCI_VERSION_1_1, true, true, true, PSCI_OPT_SYSTEM_RESET2, 2),
+    FN(PSCI_FN_MEM_PROTECT, PSCI_VERSION_1_1, true, false, false, 0, 0),
+    FN(PSCI_FN_MEM_PROTECT_CHECK_RANGE, PSCI_VERSION_1_1, true, true, false, 0, 0),
+    FN(PSCI_FN_SYSTEM_OFF2, PSCI_VERSION_1_3, true, true, true, PSCI_OPT_SYSTEM_OFF2, 2),
+    FN(PSCI_FN_CLEAN_INV_MEMREGION, PSCI_VERSION_1_3, false, true, false, 0, 0),
+    FN(PSCI_FN_CLEAN_INV_MEMREGION_ATTRIBUTES, PSCI_VERSION_1_3, true, false, false, 0, 0),
 };
 #undef FN
 
@@ -121,6 +126,23 @@ static uint64_t smccc_arch_call(uint32_t fid, uint32_t arg)
     default:
         return PSCI_X0(PSCI_RET_NOT_SUPPORTED);
     }
+}
+
+/* Argument registers smccc_arch_call() uses: SMCCC_ARCH_FEATURES reads W1, nothing else does. */
+static unsigned int smccc_arch_nr_args(uint32_t fid)
+{
+    return fid == SMCCC_ARCH_FEATURES_FID ? 1 : 0;
+}
+
+unsigned int psci_call_nr_args(const struct psci_machine *m, uint32_t function_id, bool aarch32)
+{
+    if (m == NULL)
+        return 0;
+    if (!psci_is_psci_function(function_id))
+        return smccc_arch_nr_args(function_id);
+    if (!psci_fid_offered(m, function_id, aarch32))
+        return 0;
+    return psci_fns[function_id & PSCI_FN_NUM_MASK].nr_args;
 }
 
 static void set_x0(struct psci_result *res, int64_t value)

@@ -93,9 +93,20 @@ static void f_clear_kick(void *hv, unsigned int i)
     pthread_mutex_unlock(&f->lock);
 }
 
+static void count_reg_access(struct fake_hv *f, unsigned int i, bool write)
+{
+    pthread_mutex_lock(&f->lock);
+    if (write)
+        f->v[i].set_regs++;
+    else
+        f->v[i].get_regs++;
+    pthread_mutex_unlock(&f->lock);
+}
+
 static int f_get_reg(void *hv, unsigned int i, enum hv_reg reg, uint64_t *value)
 {
     struct fake_hv *f = hv;
+    count_reg_access(f, i, false);
     if (reg == HV_REG_CNTFRQ) {
         *value = FAKE_CNTFRQ;
         return 0;
@@ -113,6 +124,7 @@ static int f_get_reg(void *hv, unsigned int i, enum hv_reg reg, uint64_t *value)
 static int f_set_reg(void *hv, unsigned int i, enum hv_reg reg, uint64_t value)
 {
     struct fake_hv *f = hv;
+    count_reg_access(f, i, true);
     if ((unsigned int)reg >= 34)
         return -EINVAL;
     pthread_mutex_lock(&f->lock);

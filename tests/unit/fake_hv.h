@@ -1,6 +1,7 @@
 /* fake_hv.h — a scripted hypervisor behind hv.h for machine-layer tests: registers, MP states
- * and injected aborts are recorded in memory; vcpu_run returns the exits a test queued for
- * that vCPU, then blocks until a kick (-EINTR), like a guest that keeps running. */
+ * and injected aborts are recorded in memory, register accesses counted per vCPU (what would
+ * be ONE_REG ioctls); vcpu_run returns the exits a test queued for that vCPU, then blocks
+ * until a kick (-EINTR), like a guest that keeps running. */
 #ifndef PSCIVM_TEST_FAKE_HV_H
 #define PSCIVM_TEST_FAKE_HV_H
 
@@ -34,6 +35,8 @@ struct fake_vcpu {
     struct vm_exit queue[FAKE_MAX_EXITS];
     unsigned int head, tail;
     unsigned int runs;          /* vcpu_run calls */
+    unsigned int get_regs;      /* get_reg calls (each a KVM_GET_ONE_REG on KVM) */
+    unsigned int set_regs;      /* set_reg calls (each a KVM_SET_ONE_REG on KVM) */
     bool in_run;                /* blocked inside vcpu_run */
 };
 

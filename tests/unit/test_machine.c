@@ -1,8 +1,9 @@
 /* test_machine.c — the machine layer above a scripted hypervisor (fake_hv): exit dispatch
- * driven by synthetic exits (MMIO to the bus, forwarded PSCI calls, system events, undecodable
- * accesses, failures), the lifecycle state machine and its invariant check, and the control
- * operations QMP calls (pause/continue with real vCPU threads, plug/unplug, wake-up, quit), and
- * SYSTEM_SUSPEND with its policies and wake-up, and the console sharing stdout with events. */
+ * driven by synthetic exits (MMIO to the bus, forwarded PSCI calls and the registers they read
+ * and write, system events, undecodable accesses, failures), the lifecycle state machine and
+ * its invariant check, and the control operations QMP calls (pause/continue with real vCPU
+ * threads, plug/unplug, wake-up, quit), and SYSTEM_SUSPEND with its policies and wake-up, and
+ * the console sharing stdout with events. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -159,11 +160,106 @@ static void test_exits__psci_version_answered_by_the_core(void **state)
 {
     (void)state;
     struct fixture *fx = FIXTURE("--payload", "x", "--psci", "1.2", "--psci-mode", "user");
-    fx->f.v[0].regs[1] = 7; /* nonzero x1 is cleared on return */
     assert_int_equal(hypercall(fx, 0, 0x84000000, 7, 0, 0), 0);
     assert_int_equal(fx->f.v[0].regs[0], 0x10002);
-    assert_int_equal(fx->f.v[0].regs[1], 0);
+    assert_int_equal(fx->f.v[0].regs[1], 7); /* x1..x3 are left as the caller had them */
     check_invariants(fx);
+    fixture_free(fx);
+}
+
+/* User mode's register traffic per forwarded call (each access is a ONE_REG ioctl on KVM):
+ * only the argument registers the function reads, then x0 alone. x1..x3 hold what the caller
+ * put there afterwards (SMCCC: preserved or a constant; user mode preserves), and SMC32
+ * arguments are still narrowed to their low halves by the core. */
+static void test_exits__psci_reads_only_its_arguments_and_writes_x0(void **state)
+{
+    (void)state;
+    const uint64_t p1 = 0x1111111100000000ull, p2 = 0x2222222200000000ull,
+                   p3 = 0x3333333300000000ull; /* low halves 0 for SMC32 */
+    const struct {
+        const char *name;
+        uint32_t fid;
+        uint64_t x1, x2, x3;
+        unsigned int gets, sets;
+        uint64_t x0;
+    } cases[] = {
+        {"PSCI_VERSION", 0x84000000, p1 | 5, p2, p3, 0, 1, 0x10003},
+        {"PSCI_FEATURES", 0x8400000A, p1 | 0x84000000u, p2, p3, 1, 1, 0},
+        {"PSCI_FEATURES of SMC64 SYSTEM_OFF2", 0x8400000A, 0xC4000015u, p2, p3, 1, 1, 1},
+        {"CPU_ON (SMC64)", 0xC4000003, 1, 0x40001000, 0x55, 3, 1, 0},
+        {"CPU_ON (SMC32, garbage above)", 0x84000003, p1 | 1, p2 | 0x40001000, p3 | 0x55, 3, 1,
+         0},
+        {"AFFINITY_INFO", 0xC4000004, 0, 0, p3, 2, 1, 0 /* ON */},
+        {"AFFINITY_INFO (SMC32, garbage above)", 0x84000004, p1, p2 | 0, p3, 2, 1, 0},
+        {"SYSTEM_RESET2 bad type", 0xC4000012, 1, p2, p3, 2, 1, (uint64_t)-2},
+        {"MIGRATE_INFO_TYPE", 0x84000006, p1, p2, p3, 0, 1, 2},
+        {"MIGRATE (unimplemented)", 0xC4000005, p1, p2, p3, 0, 1, (uint64_t)-1},
+        {"unknown PSCI number", 0x8400001F, p1, p2, p3, 0, 1, (uint64_t)-1},
+        {"SMC64 form of PSCI_VERSION", 0xC4000000, p1, p2, p3, 0, 1, (uint64_t)-1},
+    };
+    for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct fixture *fx = FIXTURE("--payload", "x", "--cpus", "2", "--psci", "1.3",
+                                     "--psci-mode", "user");
+        struct fake_vcpu *v = &fx->f.v[0];
+        v->get_regs = v->set_regs = 0;
+        assert_int_equal(hypercall(fx, 0, cases[i].fid, cases[i].x1, cases[i].x2, cases[i].x3),
+                         0);
+        if (v->get_regs != cases[i].gets || v->set_regs != cases[i].sets)
+            fail_msg("%s: %u reads and %u writes, expected %u and %u", cases[i].name,
+                     v->get_regs, v->set_regs, cases[i].gets, cases[i].sets);
+        if (v->regs[0] != cases[i].x0)
+            fail_msg("%s: x0 = %#llx, expected %#llx", cases[i].name,
+                     (unsigned long long)v->regs[0], (unsigned long long)cases[i].x0);
+        if (v->regs[1] != cases[i].x1 || v->regs[2] != cases[i].x2 || v->regs[3] != cases[i].x3)
+            fail_msg("%s: x1..x3 changed by the call", cases[i].name);
+        check_invariants(fx);
+        fixture_free(fx);
+    }
+
+    /* The SMC32 CPU_ON above started vCPU 1 with the low halves only, as before. */
+    struct fixture *fx = FIXTURE("--payload", "x", "--cpus", "2", "--psci-mode", "user");
+    assert_int_equal(hypercall(fx, 0, 0x84000003, p1 | 1, p2 | 0x40001000, p3 | 0x55), 0);
+    assert_int_equal(fx->f.v[0].regs[0], 0);
+    assert_true(fx->m.vcpus[1].start_pending);
+    assert_int_equal(fx->m.vcpus[1].start_entry, 0x40001000);
+    assert_int_equal(fx->m.vcpus[1].start_context, 0x55);
+    fixture_free(fx);
+
+    /* CPU_OFF and SYSTEM_OFF write nothing at all (the caller does not resume). */
+    fx = FIXTURE("--payload", "x", "--psci-mode", "user");
+    fx->f.v[0].get_regs = fx->f.v[0].set_regs = 0;
+    assert_int_equal(hypercall(fx, 0, 0x84000008, p1, p2, p3), 0);
+    assert_int_equal(fx->f.v[0].get_regs, 0);
+    assert_int_equal(fx->f.v[0].set_regs, 0);
+    assert_true(fx->m.stop);
+    fixture_free(fx);
+}
+
+/* Kernel mode answers a refused SYSTEM_SUSPEND as KVM answers every call,
+ * smccc_set_retval(x0, 0, 0, 0): x1..x3 are zeroed there, only those not zero already. */
+static void test_exits__kernel_mode_zeroes_x1_to_x3(void **state)
+{
+    (void)state;
+    struct fixture *fx = FIXTURE("--payload", "x", "--psci-mode", "kernel", "--psci", "1.1",
+                                 "--on-suspend", "deny");
+    struct fake_vcpu *v = &fx->f.v[0];
+    v->regs[0] = 0xC400000E;
+    v->regs[1] = 0x40080000;
+    v->regs[2] = 0x1234;
+    v->regs[3] = 0;
+    v->get_regs = v->set_regs = 0;
+    struct vm_exit e = {.kind = VM_EXIT_SYSTEM_EVENT};
+    e.system.type = VM_SYSEV_SUSPEND;
+    /* The check takes the pause as the calling vCPU's thread: this thread stands in for it. */
+    fx->m.vcpus[0].thread_live = true;
+    assert_int_equal(dispatch(fx, 0, &e), 0);
+    fx->m.vcpus[0].thread_live = false;
+    assert_int_equal((int64_t)v->regs[0], -3); /* DENIED */
+    assert_int_equal(v->regs[1], 0);
+    assert_int_equal(v->regs[2], 0);
+    assert_int_equal(v->regs[3], 0);
+    assert_int_equal(v->get_regs, 4); /* x0 (the function ID) and x1..x3 */
+    assert_int_equal(v->set_regs, 3); /* x0, x1, x2 (x3 was already zero) */
     fixture_free(fx);
 }
 
@@ -599,6 +695,8 @@ int main(void)
         cmocka_unit_test(test_exits__mmio_write_and_read_reach_the_device),
         cmocka_unit_test(test_exits__unmapped_read_is_zero_and_harmless),
         cmocka_unit_test(test_exits__psci_version_answered_by_the_core),
+        cmocka_unit_test(test_exits__psci_reads_only_its_arguments_and_writes_x0),
+        cmocka_unit_test(test_exits__kernel_mode_zeroes_x1_to_x3),
         cmocka_unit_test(test_exits__cpu_on_posts_a_start_to_the_target),
         cmocka_unit_test(test_exits__cpu_on_of_unplugged_vcpu_is_denied),
         cmocka_unit_test(test_exits__system_events_apply_the_policy),
