@@ -169,7 +169,10 @@ suspend() {
 # timeout_and_exit LABEL MODE PSCI — no wake source: --timeout still ends it; --on-suspend exit.
 timeout_and_exit() {
     t="suspend (host $LAB_HOST, guest $1, $2 mode)"
-    for pol in wait exit; do
+    # "wait" runs into its --timeout (90 s): make check does it on 7.2 only, the long tier on 6.1 too.
+    pols="wait exit"
+    [ "$LAB_HOST" = 6.1 ] && [ "${LAB_TIER:-check}" != long ] && pols=exit
+    for pol in $pols; do
         # wait: the guest boots and suspends well within 90 s even on a loaded lab machine;
         # exit: pscivm ends at the suspend, so its timeout is only a guard
         tmo=90; [ $pol = exit ] && tmo=300
