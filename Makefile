@@ -224,7 +224,7 @@ lab-rootfs: all
 	@lab/build-rootfs
 
 bench: all
-	@echo "benchmarks: bench/psci-roundtrip, bench/boot, bench/suspend-wake, bench/snapshot-ram, bench/snapshot-vm (commands and results: docs/perf.md, docs/snapshot.md)"
+	@echo "benchmarks: bench/psci-roundtrip, bench/boot (kvmtool: bench/fetch-kvmtool), bench/suspend-wake, bench/snapshot-ram, bench/snapshot-vm (commands and results: docs/perf.md, docs/snapshot.md)"
 
 clean:
 	rm -rf build bin
