@@ -36,6 +36,16 @@ LAB_MODULES="virtio virtio_ring virtio_mmio virtio_blk virtio_input evdev"
 
 lab_err() { echo "lab: $*" >&2; }
 
+# lab_scenario_header KEY FILE → the value of the first "# KEY: value" line among a scenario's
+# leading comment lines (the same reading as lab/run-scenarios' header(), inside the host).
+lab_scenario_header() {
+    sed -n '/^#/!q; s/^#[[:space:]]*'"$1"':[[:space:]]*//p' "$2" | head -n1
+}
+# lab_left_out FILE → true when FILE is a "# tier: long" scenario and this is not the long run.
+lab_left_out() {
+    [ "$(lab_scenario_header tier "$1")" = long ] && [ "${LAB_TIER:-check}" != long ]
+}
+
 # Default label of a suite before it is fetched (sid's label comes from its resolved version).
 lab_suite_default_label() {
     case $1 in bookworm) echo 6.1 ;; trixie) echo 6.12 ;; *) echo "" ;; esac
