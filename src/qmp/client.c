@@ -1,7 +1,6 @@
 /* client.c — the QMP client and the `pscivm ctl` command line (client.h). */
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,17 +14,7 @@
 
 #include "qmp/client.h"
 #include "qmp/commands.h"
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return rc;
-}
+#include "util/errbuf.h"
 
 static int64_t now_ms(void)
 {
@@ -49,13 +38,13 @@ static int parse_buffered(struct qmp_client *c, struct json_object **msg, char *
             return 0;
         }
         if (e != json_tokener_success)
-            return fail(err, errlen, -EPROTO, "the server sent invalid JSON (%s)",
+            return errbuf_fail(err, errlen, -EPROTO, "the server sent invalid JSON (%s)",
                         json_tokener_error_desc(e));
         size_t used = json_tokener_get_parse_end(c->tok);
         c->off += used ? used : 1;
         if (!json_object_is_type(o, json_type_object)) {
             json_object_put(o);
-            return fail(err, errlen, -EPROTO, "the server sent a JSON value that is not an "
+            return errbuf_fail(err, errlen, -EPROTO, "the server sent a JSON value that is not an "
                         "object");
         }
         *msg = o;
@@ -77,7 +66,7 @@ int qmp_client_read(struct qmp_client *c, int timeout_ms, struct json_object **m
         if (deadline >= 0) {
             int64_t left = deadline - now_ms();
             if (left <= 0)
-                return fail(err, errlen, -ETIMEDOUT, "no message from the server within %d ms",
+                return errbuf_fail(err, errlen, -ETIMEDOUT, "no message from the server within %d ms",
                             timeout_ms);
             wait = (int)left;
         }
@@ -86,7 +75,7 @@ int qmp_client_read(struct qmp_client *c, int timeout_ms, struct json_object **m
         if (rc < 0 && errno == EINTR)
             continue;
         if (rc < 0)
-            return fail(err, errlen, -errno, "poll: %s", strerror(errno));
+            return errbuf_fail(err, errlen, -errno, "poll: %s", strerror(errno));
         if (rc == 0)
             continue; /* the deadline check above reports it */
         ssize_t n = recv(c->fd, c->buf, sizeof(c->buf), 0);
@@ -95,7 +84,7 @@ int qmp_client_read(struct qmp_client *c, int timeout_ms, struct json_object **m
         if (n < 0 && errno == ECONNRESET)
             n = 0; /* the server went away: the end of the stream */
         if (n < 0)
-            return fail(err, errlen, -errno, "reading from the QMP socket: %s", strerror(errno));
+            return errbuf_fail(err, errlen, -errno, "reading from the QMP socket: %s", strerror(errno));
         if (n == 0)
             return 0;
         c->off = 0;
@@ -112,7 +101,7 @@ int qmp_client_send(struct qmp_client *c, const void *data, size_t len, char *er
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return fail(err, errlen, -errno, "writing to the QMP socket: %s", strerror(errno));
+            return errbuf_fail(err, errlen, -errno, "writing to the QMP socket: %s", strerror(errno));
         p += n;
         len -= (size_t)n;
     }
@@ -128,32 +117,32 @@ int qmp_client_init(struct qmp_client *c, const char *path, char *err, size_t er
     c->reply_timeout_ms = -1;
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(addr.sun_path))
-        return fail(err, errlen, -ENAMETOOLONG, "cannot connect to %s: %s", path,
+        return errbuf_fail(err, errlen, -ENAMETOOLONG, "cannot connect to %s: %s", path,
                     strerror(ENAMETOOLONG));
     memcpy(addr.sun_path, path, strlen(path) + 1);
     c->tok = json_tokener_new();
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int rc = 0;
     if (!c->tok)
-        rc = fail(err, errlen, -ENOMEM, "out of memory");
+        rc = errbuf_fail(err, errlen, -ENOMEM, "out of memory");
     else if (c->fd < 0)
-        rc = fail(err, errlen, -errno, "socket(AF_UNIX): %s", strerror(errno));
+        rc = errbuf_fail(err, errlen, -errno, "socket(AF_UNIX): %s", strerror(errno));
     else if (connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-        rc = fail(err, errlen, -errno, "cannot connect to %s: %s", path, strerror(errno));
+        rc = errbuf_fail(err, errlen, -errno, "cannot connect to %s: %s", path, strerror(errno));
     if (rc)
         goto out;
     char why[200];
     rc = qmp_client_read(c, QMP_CLIENT_GREETING_MS, &c->greeting, why, sizeof(why));
     if (rc == -ETIMEDOUT)
-        rc = fail(err, errlen, rc, "%s: no QMP greeting within %d s", path,
+        rc = errbuf_fail(err, errlen, rc, "%s: no QMP greeting within %d s", path,
                   QMP_CLIENT_GREETING_MS / 1000);
     else if (rc)
-        rc = fail(err, errlen, rc, "%s: %s", path, why);
+        rc = errbuf_fail(err, errlen, rc, "%s: %s", path, why);
     else if (!c->greeting)
-        rc = fail(err, errlen, -ECONNRESET, "%s: the server closed the connection before its "
+        rc = errbuf_fail(err, errlen, -ECONNRESET, "%s: the server closed the connection before its "
                   "greeting", path);
     else if (!json_object_object_get_ex(c->greeting, "QMP", NULL))
-        rc = fail(err, errlen, -EPROTO, "%s: not a QMP greeting: %s", path,
+        rc = errbuf_fail(err, errlen, -EPROTO, "%s: not a QMP greeting: %s", path,
                   json_object_to_json_string_ext(c->greeting, JSON_C_TO_STRING_PLAIN));
     if (rc == 0)
         return 0;
@@ -182,7 +171,7 @@ int qmp_client_execute(struct qmp_client *c, const char *command, struct json_ob
     struct json_object *req = json_object_new_object();
     if (!req) {
         json_object_put(args);
-        return fail(err, errlen, -ENOMEM, "out of memory");
+        return errbuf_fail(err, errlen, -ENOMEM, "out of memory");
     }
     json_object_object_add(req, "execute", json_object_new_string(command));
     if (args)
@@ -202,7 +191,7 @@ int qmp_client_execute(struct qmp_client *c, const char *command, struct json_ob
         if (rc)
             return rc;
         if (!msg)
-            return fail(err, errlen, -ECONNRESET, "the server closed the connection before "
+            return errbuf_fail(err, errlen, -ECONNRESET, "the server closed the connection before "
                         "answering %s", command);
         struct json_object *v, *e;
         /* Our reply: our id, or no id at all (errors found before the server saw it). */
@@ -218,7 +207,7 @@ int qmp_client_execute(struct qmp_client *c, const char *command, struct json_ob
         if (ours && json_object_object_get_ex(msg, "error", &e)) {
             const char *desc = json_object_object_get_ex(e, "desc", &v)
                                    ? json_object_get_string(v) : "error without a desc";
-            rc = fail(err, errlen, -EREMOTEIO, "%s", desc);
+            rc = errbuf_fail(err, errlen, -EREMOTEIO, "%s", desc);
             json_object_put(msg);
             return rc;
         }
@@ -254,7 +243,7 @@ int qmp_client_shell(struct qmp_client *c, int in_fd,
         if (poll(p, input ? 2 : 1, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            return fail(err, errlen, -errno, "poll: %s", strerror(errno));
+            return errbuf_fail(err, errlen, -errno, "poll: %s", strerror(errno));
         }
         if (input && p[1].revents) {
             char buf[4096];
@@ -273,7 +262,7 @@ int qmp_client_shell(struct qmp_client *c, int in_fd,
             if (n == 0 || (n < 0 && errno == ECONNRESET))
                 return 0;
             if (n < 0)
-                return fail(err, errlen, -errno, "reading from the QMP socket: %s",
+                return errbuf_fail(err, errlen, -errno, "reading from the QMP socket: %s",
                             strerror(errno));
             c->off = 0;
             c->len = (size_t)n;
@@ -319,7 +308,7 @@ int qmp_client_parse_args(const char *command, int argc, char *const argv[],
         return 0;
     struct json_object *o = json_object_new_object();
     if (!o)
-        return fail(err, errlen, -ENOMEM, "out of memory");
+        return errbuf_fail(err, errlen, -ENOMEM, "out of memory");
     int rc = 0;
     for (int i = 0; i < argc && !rc; i++) {
         const char *a = argv[i];
@@ -330,14 +319,14 @@ int qmp_client_parse_args(const char *command, int argc, char *const argv[],
             if (!takes_bare_id(command) || !parse_json_value(a, &value) ||
                 !json_object_is_type(value, json_type_int)) {
                 json_object_put(value);
-                rc = fail(err, errlen, -EINVAL, "argument '%s' is not KEY=VALUE%s", a,
+                rc = errbuf_fail(err, errlen, -EINVAL, "argument '%s' is not KEY=VALUE%s", a,
                           takes_bare_id(command) ? " nor a vCPU index" : "");
                 break;
             }
             snprintf(key, sizeof(key), "id");
         } else {
             if (eq == a || (size_t)(eq - a) >= sizeof(key)) {
-                rc = fail(err, errlen, -EINVAL, "argument '%s': the key before '=' must be 1 "
+                rc = errbuf_fail(err, errlen, -EINVAL, "argument '%s': the key before '=' must be 1 "
                           "to %zu characters", a, sizeof(key) - 1);
                 break;
             }
@@ -348,7 +337,7 @@ int qmp_client_parse_args(const char *command, int argc, char *const argv[],
         }
         if (json_object_object_get_ex(o, key, NULL)) {
             json_object_put(value);
-            rc = fail(err, errlen, -EINVAL, "argument '%s' given twice", key);
+            rc = errbuf_fail(err, errlen, -EINVAL, "argument '%s' given twice", key);
             break;
         }
         json_object_object_add(o, key, value);
@@ -376,7 +365,7 @@ int qmp_ctl_options_parse(struct qmp_ctl_options *o, int argc, char *const argv[
         } else if (!strcmp(a, "--raw")) {
             raw = true;
         } else if (a[0] == '-' && a[1]) {
-            return fail(err, errlen, -EINVAL, "unknown option '%s'", a);
+            return errbuf_fail(err, errlen, -EINVAL, "unknown option '%s'", a);
         } else if (!o->path) {
             o->path = a;
         } else {
@@ -386,19 +375,19 @@ int qmp_ctl_options_parse(struct qmp_ctl_options *o, int argc, char *const argv[
         }
     }
     if (!o->path)
-        return fail(err, errlen, -EINVAL, "missing PATH (the socket given to run --qmp)");
+        return errbuf_fail(err, errlen, -EINVAL, "missing PATH (the socket given to run --qmp)");
     if (raw) {
         if (o->command)
-            return fail(err, errlen, -EINVAL, "--raw takes no COMMAND (it reads JSON from "
+            return errbuf_fail(err, errlen, -EINVAL, "--raw takes no COMMAND (it reads JSON from "
                         "stdin)");
         o->mode = QMP_CTL_RAW;
         return 0;
     }
     if (!o->command)
-        return fail(err, errlen, -EINVAL, "missing COMMAND (or --raw)");
+        return errbuf_fail(err, errlen, -EINVAL, "missing COMMAND (or --raw)");
     if (!strcmp(o->command, "events")) {
         if (i < argc)
-            return fail(err, errlen, -EINVAL, "events takes no arguments");
+            return errbuf_fail(err, errlen, -EINVAL, "events takes no arguments");
         o->mode = QMP_CTL_EVENTS;
         return 0;
     }

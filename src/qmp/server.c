@@ -8,7 +8,6 @@
  * end of the loop callback, so nothing up the stack ever holds a freed connection. */
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include "qmp/commands.h"
 #include "qmp/server.h"
 #include "util/loop.h"
+#include "util/errbuf.h"
 
 #define READ_CHUNK 16384
 #define OUTPUT_PAUSE (1024 * 1024) /* stop reading a client's requests while this much of
@@ -51,17 +51,6 @@ struct qmp_conn {
     char *out;
     size_t out_off, out_len, out_cap;
 };
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 static char *serialise(struct json_object *o, size_t *len)
 {
@@ -473,10 +462,10 @@ int qmp_server_init(struct qmp_server *s, const char *path, struct loop *loop,
     *s = (struct qmp_server){.loop = loop, .ctl = *ctl, .event_fd = -1};
     int rc = pthread_mutex_init(&s->lock, NULL);
     if (rc)
-        return fail(err, errlen, -rc, "pthread_mutex_init: %s", strerror(rc));
+        return errbuf_fail(err, errlen, -rc, "pthread_mutex_init: %s", strerror(rc));
     s->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (s->event_fd < 0) {
-        rc = fail(err, errlen, -errno, "eventfd: %s", strerror(errno));
+        rc = errbuf_fail(err, errlen, -errno, "eventfd: %s", strerror(errno));
         goto out_lock;
     }
     rc = unix_listener_init(&s->listener, path, QMP_MAX_CLIENTS, err, errlen);
@@ -489,7 +478,7 @@ int qmp_server_init(struct qmp_server *s, const char *path, struct loop *loop,
             return 0;
         loop_remove(loop, s->event_fd);
     }
-    fail(err, errlen, rc, "cannot watch QMP socket %s: %s", path, strerror(-rc));
+    errbuf_fail(err, errlen, rc, "cannot watch QMP socket %s: %s", path, strerror(-rc));
     unix_listener_release(&s->listener);
 out_eventfd:
     close(s->event_fd);

@@ -1,6 +1,5 @@
 /* unix_listener.c — a listening Unix socket file with careful path rules (unix_listener.h). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,17 +9,7 @@
 #include <unistd.h>
 
 #include "util/unix_listener.h"
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return rc;
-}
+#include "util/errbuf.h"
 
 /* 0: a socket nobody accepts on (stale), -EADDRINUSE: a live server, or -errno. */
 static int probe(const struct sockaddr_un *addr)
@@ -44,18 +33,18 @@ static int clear_path(const struct sockaddr_un *addr, char *err, size_t errlen)
     if (lstat(path, &st) < 0) {
         if (errno == ENOENT)
             return 0;
-        return fail(err, errlen, -errno, "cannot stat %s: %s", path, strerror(errno));
+        return errbuf_fail(err, errlen, -errno, "cannot stat %s: %s", path, strerror(errno));
     }
     if (!S_ISSOCK(st.st_mode))
-        return fail(err, errlen, -EEXIST, "%s exists and is not a socket (left untouched)", path);
+        return errbuf_fail(err, errlen, -EEXIST, "%s exists and is not a socket (left untouched)", path);
     int rc = probe(addr);
     if (rc == -EADDRINUSE)
-        return fail(err, errlen, rc, "%s: another server is listening on this socket", path);
+        return errbuf_fail(err, errlen, rc, "%s: another server is listening on this socket", path);
     if (rc < 0)
-        return fail(err, errlen, rc, "cannot check whether %s is in use: %s", path,
+        return errbuf_fail(err, errlen, rc, "cannot check whether %s is in use: %s", path,
                     strerror(-rc));
     if (unlink(path) < 0 && errno != ENOENT)
-        return fail(err, errlen, -errno, "cannot remove stale socket %s: %s", path,
+        return errbuf_fail(err, errlen, -errno, "cannot remove stale socket %s: %s", path,
                     strerror(errno));
     return 0;
 }
@@ -66,7 +55,7 @@ int unix_listener_init(struct unix_listener *l, const char *path, int backlog, c
     *l = (struct unix_listener){.fd = -1};
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (!*path || strlen(path) >= sizeof(addr.sun_path))
-        return fail(err, errlen, -ENAMETOOLONG, "socket path '%s': empty or longer than %zu "
+        return errbuf_fail(err, errlen, -ENAMETOOLONG, "socket path '%s': empty or longer than %zu "
                     "bytes", path, sizeof(addr.sun_path) - 1);
     memcpy(addr.sun_path, path, strlen(path) + 1);
     int rc = clear_path(&addr, err, errlen);
@@ -75,14 +64,14 @@ int unix_listener_init(struct unix_listener *l, const char *path, int backlog, c
 
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return fail(err, errlen, -errno, "socket(AF_UNIX): %s", strerror(errno));
+        return errbuf_fail(err, errlen, -errno, "socket(AF_UNIX): %s", strerror(errno));
     /* Linux creates the socket file with the socket inode's mode (minus the umask): 0600
      * from the first instant; chmod then makes it exactly 0600 whatever the umask. */
     (void)fchmod(fd, 0600);
     if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
         int e = errno;
         close(fd);
-        return fail(err, errlen, -e, "cannot bind socket %s: %s", path, strerror(e));
+        return errbuf_fail(err, errlen, -e, "cannot bind socket %s: %s", path, strerror(e));
     }
     struct stat st;
     int e = 0;
@@ -94,7 +83,7 @@ int unix_listener_init(struct unix_listener *l, const char *path, int backlog, c
     if (e) {
         unlink(path);
         close(fd);
-        return fail(err, errlen, -e, "cannot listen on socket %s: %s", path, strerror(e));
+        return errbuf_fail(err, errlen, -e, "cannot listen on socket %s: %s", path, strerror(e));
     }
     l->fd = fd;
     l->dev = st.st_dev;
