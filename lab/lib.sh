@@ -455,7 +455,9 @@ lab_build_disk() {
 # package list, the sizes, the two kernels' packages and every file of the build.
 # Callers run it as a lab job (one QEMU at a time: flock /tmp/pscivm-lab.lock on shared machines).
 LAB_ROOTFS_SUITE=trixie
-LAB_ROOTFS_PACKAGES="systemd-sysv udev dbus libpam-systemd kmod e2fsprogs procps"
+# login: /bin/login and its PAM file for the serial getty's autologin (not Essential since
+# trixie; without it agetty's "can't exec /bin/login" restarts the getty for ever).
+LAB_ROOTFS_PACKAGES="systemd-sysv udev dbus libpam-systemd login kmod e2fsprogs procps"
 LAB_ROOTFS_MIB=2048            # image size (sparse)
 LAB_ROOTFS_SWAP_MIB=512        # /swapfile: enough to hibernate a 512 MiB guest
 LAB_ROOTFS_KERNELS="trixie sid"

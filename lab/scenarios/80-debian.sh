@@ -74,6 +74,9 @@ first_boot() {
     gcmd 'cat /proc/1/comm; systemctl is-active multi-user.target systemd-logind systemd-udevd dbus; uname -r'
     echo "$gout" | tr '\n' ' ' | grep -q "^systemd active active active active "
     check "$t: PID 1 is systemd; multi-user, logind, udevd, dbus active" $? "'$(echo "$gout" | tr '\n' ' ')'"
+    gcmd 'test -x /bin/login && test -f /etc/pam.d/login && echo login-ok; systemctl cat serial-getty@ttyS0.service | grep -c autologin'
+    check "$t: the serial getty's autologin can log in (/bin/login and its PAM file, the drop-in)" \
+        $([ "$(echo "$gout" | head -n1)" = login-ok ] && [ "$(echo "$gout" | sed -n 2p)" -ge 1 ]; echo $?) "'$(echo "$gout" | tr '\n' ' ')'"
     gcmd 'swapon --show=NAME,SIZE --noheadings; cat /sys/power/disk; cat /sys/power/mem_sleep'
     echo "$gout" | grep -q '^/swapfile' && echo "$gout" | grep -q '\[deep\]'
     check "$t: /swapfile is on, mem_sleep deep" $? "'$(echo "$gout" | tr '\n' ' ')'"
