@@ -9,14 +9,7 @@
 # asan: 7.2
 # timeout: 180
 
-P=${LAB_DIR:-/lab}/payloads
-BENCH=$P/bench_psci.bin
-check() { # check DESCRIPTION GOT WANT
-    if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1: got '$2', want '$3'"; fi
-}
-has() { # has DESCRIPTION FILE PATTERN
-    if grep -q "$3" "$2"; then echo "ok - $1"; else echo "not ok - $1: no '$3' in: $(head -c 600 "$2")"; fi
-}
+. "$SCENARIO_DIR/lib/payload.sh"
 run() { # run [ENV=..] ARGS...: pscivm run on the bench payload; stderr -> err, status -> $rc
     timeout 120 env "$@" > out 2> err < /dev/null
     rc=$?
