@@ -39,13 +39,13 @@ static int parse_buffered(struct qmp_client *c, struct json_object **msg, char *
         }
         if (e != json_tokener_success)
             return errbuf_fail(err, errlen, -EPROTO, "the server sent invalid JSON (%s)",
-                        json_tokener_error_desc(e));
+                               json_tokener_error_desc(e));
         size_t used = json_tokener_get_parse_end(c->tok);
         c->off += used ? used : 1;
         if (!json_object_is_type(o, json_type_object)) {
             json_object_put(o);
             return errbuf_fail(err, errlen, -EPROTO, "the server sent a JSON value that is not an "
-                        "object");
+                               "object");
         }
         *msg = o;
         return 1;
@@ -66,8 +66,8 @@ int qmp_client_read(struct qmp_client *c, int timeout_ms, struct json_object **m
         if (deadline >= 0) {
             int64_t left = deadline - now_ms();
             if (left <= 0)
-                return errbuf_fail(err, errlen, -ETIMEDOUT, "no message from the server within %d ms",
-                            timeout_ms);
+                return errbuf_fail(err, errlen, -ETIMEDOUT,
+                                   "no message from the server within %d ms", timeout_ms);
             wait = (int)left;
         }
         struct pollfd p = {.fd = c->fd, .events = POLLIN};
@@ -84,7 +84,8 @@ int qmp_client_read(struct qmp_client *c, int timeout_ms, struct json_object **m
         if (n < 0 && errno == ECONNRESET)
             n = 0; /* the server went away: the end of the stream */
         if (n < 0)
-            return errbuf_fail(err, errlen, -errno, "reading from the QMP socket: %s", strerror(errno));
+            return errbuf_fail(err, errlen, -errno, "reading from the QMP socket: %s",
+                               strerror(errno));
         if (n == 0)
             return 0;
         c->off = 0;
@@ -101,7 +102,8 @@ int qmp_client_send(struct qmp_client *c, const void *data, size_t len, char *er
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            return errbuf_fail(err, errlen, -errno, "writing to the QMP socket: %s", strerror(errno));
+            return errbuf_fail(err, errlen, -errno, "writing to the QMP socket: %s",
+                               strerror(errno));
         p += n;
         len -= (size_t)n;
     }
@@ -118,7 +120,7 @@ int qmp_client_init(struct qmp_client *c, const char *path, char *err, size_t er
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(addr.sun_path))
         return errbuf_fail(err, errlen, -ENAMETOOLONG, "cannot connect to %s: %s", path,
-                    strerror(ENAMETOOLONG));
+                           strerror(ENAMETOOLONG));
     memcpy(addr.sun_path, path, strlen(path) + 1);
     c->tok = json_tokener_new();
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -135,15 +137,15 @@ int qmp_client_init(struct qmp_client *c, const char *path, char *err, size_t er
     rc = qmp_client_read(c, QMP_CLIENT_GREETING_MS, &c->greeting, why, sizeof(why));
     if (rc == -ETIMEDOUT)
         rc = errbuf_fail(err, errlen, rc, "%s: no QMP greeting within %d s", path,
-                  QMP_CLIENT_GREETING_MS / 1000);
+                         QMP_CLIENT_GREETING_MS / 1000);
     else if (rc)
         rc = errbuf_fail(err, errlen, rc, "%s: %s", path, why);
     else if (!c->greeting)
-        rc = errbuf_fail(err, errlen, -ECONNRESET, "%s: the server closed the connection before its "
-                  "greeting", path);
+        rc = errbuf_fail(err, errlen, -ECONNRESET,
+                         "%s: the server closed the connection before its greeting", path);
     else if (!json_object_object_get_ex(c->greeting, "QMP", NULL))
         rc = errbuf_fail(err, errlen, -EPROTO, "%s: not a QMP greeting: %s", path,
-                  json_object_to_json_string_ext(c->greeting, JSON_C_TO_STRING_PLAIN));
+                         json_object_to_json_string_ext(c->greeting, JSON_C_TO_STRING_PLAIN));
     if (rc == 0)
         return 0;
 out:
@@ -192,7 +194,7 @@ int qmp_client_execute(struct qmp_client *c, const char *command, struct json_ob
             return rc;
         if (!msg)
             return errbuf_fail(err, errlen, -ECONNRESET, "the server closed the connection before "
-                        "answering %s", command);
+                               "answering %s", command);
         struct json_object *v, *e;
         /* Our reply: our id, or no id at all (errors found before the server saw it). */
         bool ours = json_object_object_get_ex(msg, "id", &v)
@@ -263,7 +265,7 @@ int qmp_client_shell(struct qmp_client *c, int in_fd,
                 return 0;
             if (n < 0)
                 return errbuf_fail(err, errlen, -errno, "reading from the QMP socket: %s",
-                            strerror(errno));
+                                   strerror(errno));
             c->off = 0;
             c->len = (size_t)n;
         }
@@ -320,14 +322,15 @@ int qmp_client_parse_args(const char *command, int argc, char *const argv[],
                 !json_object_is_type(value, json_type_int)) {
                 json_object_put(value);
                 rc = errbuf_fail(err, errlen, -EINVAL, "argument '%s' is not KEY=VALUE%s", a,
-                          takes_bare_id(command) ? " nor a vCPU index" : "");
+                                 takes_bare_id(command) ? " nor a vCPU index" : "");
                 break;
             }
             snprintf(key, sizeof(key), "id");
         } else {
             if (eq == a || (size_t)(eq - a) >= sizeof(key)) {
-                rc = errbuf_fail(err, errlen, -EINVAL, "argument '%s': the key before '=' must be 1 "
-                          "to %zu characters", a, sizeof(key) - 1);
+                rc = errbuf_fail(err, errlen, -EINVAL,
+                                 "argument '%s': the key before '=' must be 1 to %zu characters",
+                                 a, sizeof(key) - 1);
                 break;
             }
             memcpy(key, a, (size_t)(eq - a));
@@ -379,7 +382,7 @@ int qmp_ctl_options_parse(struct qmp_ctl_options *o, int argc, char *const argv[
     if (raw) {
         if (o->command)
             return errbuf_fail(err, errlen, -EINVAL, "--raw takes no COMMAND (it reads JSON from "
-                        "stdin)");
+                               "stdin)");
         o->mode = QMP_CTL_RAW;
         return 0;
     }

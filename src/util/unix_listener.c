@@ -36,16 +36,17 @@ static int clear_path(const struct sockaddr_un *addr, char *err, size_t errlen)
         return errbuf_fail(err, errlen, -errno, "cannot stat %s: %s", path, strerror(errno));
     }
     if (!S_ISSOCK(st.st_mode))
-        return errbuf_fail(err, errlen, -EEXIST, "%s exists and is not a socket (left untouched)", path);
+        return errbuf_fail(err, errlen, -EEXIST, "%s exists and is not a socket (left untouched)",
+                           path);
     int rc = probe(addr);
     if (rc == -EADDRINUSE)
         return errbuf_fail(err, errlen, rc, "%s: another server is listening on this socket", path);
     if (rc < 0)
         return errbuf_fail(err, errlen, rc, "cannot check whether %s is in use: %s", path,
-                    strerror(-rc));
+                           strerror(-rc));
     if (unlink(path) < 0 && errno != ENOENT)
         return errbuf_fail(err, errlen, -errno, "cannot remove stale socket %s: %s", path,
-                    strerror(errno));
+                           strerror(errno));
     return 0;
 }
 
@@ -56,7 +57,7 @@ int unix_listener_init(struct unix_listener *l, const char *path, int backlog, c
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     if (!*path || strlen(path) >= sizeof(addr.sun_path))
         return errbuf_fail(err, errlen, -ENAMETOOLONG, "socket path '%s': empty or longer than %zu "
-                    "bytes", path, sizeof(addr.sun_path) - 1);
+                           "bytes", path, sizeof(addr.sun_path) - 1);
     memcpy(addr.sun_path, path, strlen(path) + 1);
     int rc = clear_path(&addr, err, errlen);
     if (rc)
