@@ -159,7 +159,7 @@ hibernate_check() {
     done
     rs=$(now)
     echo "# $t: pscivm start to the resumed command server answering: $(echo "$t0 $rs" | awk '{printf "%.1f", $2 - $1}') s"
-    gcmd "tail -n 1 /root/counter; sleep 3; tail -n 1 /root/counter; kill -0 $pid && echo alive; dmesg | grep -E 'PM: (hibernation|image)' | tail -n 1 | cut -c1-120; true" 600
+    gcmd "tail -n 1 /root/counter; sleep 3; tail -n 1 /root/counter; kill -0 $pid && echo alive; dmesg | grep -m1 'PM: hibernation: hibernation exit' | cut -c1-120; true" 600
     a=$(echo "$gout" | sed -n 1p) b=$(echo "$gout" | sed -n 2p)
     grep -aq '^CTL-READY' con.log; fresh=$?
     echo "# $t: counter $before before, $a then $b after the resume; $(echo "$gout" | sed -n 4p)"
@@ -167,6 +167,10 @@ hibernate_check() {
         $([ "$grc" -eq 0 ] && [ $fresh -ne 0 ] && [ "${a:-0}" -ge "${before:-1}" ] && [ "${b:-0}" -gt "${a:-0}" ] \
           && echo "$gout" | grep -q alive; echo $?) \
         "status $grc, new boot: $([ $fresh -eq 0 ] && echo yes || echo no), '$(echo "$gout" | tr '\n' '|')' $(tail -n 3 err.log)"
+    # Linux 7.2 logs the restore in the resumed kernel as "PM: hibernation: hibernation exit"
+    # (its "Image restored" line is a pm_pr_dbg, off by default); a fresh boot has no such line.
+    echo "$gout" | sed -n 4p | grep -q 'PM: hibernation: hibernation exit'
+    check "$t: the resumed kernel logs PM: hibernation: hibernation exit" $? "'$(echo "$gout" | tr '\n' '|')'"
 }
 
 # make check: user mode does the whole sequence, kernel mode boots and powers off; the long
