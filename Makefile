@@ -21,6 +21,12 @@
 # objects, targets, working corpora and crash artifacts), build/arm64-asan (the arm64 sanitizer
 # build and its sysroot), bin/pscivm.
 
+# Build with every CPU unless the caller chose a -j (sub-makes inherit the jobserver).
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(NPROC)
+endif
+
 HOST_ARCH := $(shell uname -m)
 ifeq ($(HOST_ARCH),aarch64)
 CROSS ?=
