@@ -3,8 +3,9 @@
 #   the PL031 RTC binds and reads the host's time; a 2-second RTC wake alarm + `echo mem >
 #   /sys/power/state` returns (dmesg: PM: suspend entry (deep) / exit; events system_suspend
 #   then wakeup source rtc; QMP SUSPEND, query-status suspended, WAKEUP); the guest's clocks
-#   after resume (CLOCK_REALTIME within 1 s of the host's; CLOCK_BOOTTIME counts the suspended
-#   time, CLOCK_MONOTONIC does not); a console byte wakes a guest suspended without an alarm;
+#   after resume (CLOCK_REALTIME agrees with the host's: the guest's next second begins between
+#   the host's sending the command and its reply; CLOCK_BOOTTIME counts the suspended time,
+#   CLOCK_MONOTONIC does not); a console byte wakes a guest suspended without an alarm;
 #   QMP system_wakeup wakes it (and is an error when it is not suspended); 100 suspend/resume
 #   cycles in one boot (25 in make check; woken by QMP, the console and 5 of them by the RTC) with a checksum of
 #   32 MiB of guest memory unchanged and every event there; a guest suspended with no wake
@@ -73,12 +74,21 @@ rtc_checks() {
         "system_suspend line ${ls:-none}, wakeup line ${lw:-none} source '${src}'"
     grep -q '"event":"SUSPEND"' ev1.log && grep -q '"event":"WAKEUP".*"source": *"rtc"' ev1.log
     check "$t: QMP SUSPEND and WAKEUP (source rtc) events" $? "$(grep -E 'SUSPEND|WAKEUP' ev1.log | tr '\n' ' ')"
-    # The guest's wall clock at its tick vs the host's when the answer arrived (which is later
-    # by the console round trip and the 0.1 s polling): within 1 s.
     d=$(echo "$hr ${gr:-0}" | awk '{printf "%.2f", $1 - $2}')
-    echo "# $t: after the resume, host wall clock - guest wall clock = $d s (incl. the reply's latency)"
-    echo "$d" | awk '{exit !($1 > -1 && $1 < 1)}'
-    check "$t: CLOCK_REALTIME after resume within 1 s of the host's" $? "host $hr guest '$gr'"
+    echo "# $t: right after the resume, host wall clock at the reply - guest wall clock at its tick = $d s"
+    # The guest's wall clock against the host's: the guest reads its second after the host
+    # sent the command (hs) and reports the next one once it began, before the host has the
+    # reply (he), so a right clock reports a second in hs..he (0.5 s slack each way for the
+    # precision of host_realtime's offset) however long the reply takes. The earlier form
+    # (within 1 s of the host's time at the reply) counted the reply's latency, which reached
+    # 1.06 and 2.48 s under a loaded nested lab. A clock that missed the ~3 s of suspend
+    # fails unless the round trip itself took 2.5 s or more (the message gives hs and he).
+    hs=$(host_realtime)
+    gcmd "$tick_cmd"
+    he=$(host_realtime)
+    echo "$hs $he ${gout:-0}" | awk '{exit !($3 >= $1 - 0.5 && $3 <= $2 + 0.5)}'
+    check "$t: CLOCK_REALTIME after resume agrees with the host's (the guest's tick within the host's send..reply)" \
+        $? "host sent at $hs, reply at $he, guest tick '$gout'"
     # boottime advanced like the host's clock (1 s slack: the guest's first reading precedes the
     # host's by a console round trip); monotonic by over 1 s less (the suspended time is not in it)
     r=$(echo "$before $after $h0 $h1" | awk '{b = $5 - $2; mo = $6 - $3; h = $8 - $7;
