@@ -11,6 +11,7 @@
 #   minutes); the long tier (LAB_TIER=long) suspends in kernel mode too. Without the image: SKIP
 #   with the reason (lab/check builds it first when it is not cached).
 # hosts: 7.2
+# lane: side
 # timeout: 3600
 # needs: debian-rootfs
 
