@@ -12,7 +12,11 @@
 # CPU_ON policy: user mode with --deny-cpu-on 3 at 1.1 (INTERNAL_FAILURE) and 1.3 (DENIED), the
 # guest suite told so with deny-cpus=3; kernel mode (and auto resolving to kernel) refuses it.
 # Every guest TAP line is re-emitted as "ok - [MODE VERSION] description".
+# make check runs it on 6.1 and 6.12 with pscivm's build, and on 7.2 in the sanitizer boot
+# (each mode's highest version, the rest of the scenario unchanged); the 7.2 run with pscivm's
+# build and every version is in make check-long.
 # hosts: 6.1 6.12 7.2
+# hosts-check: 6.1 6.12
 # asan: 7.2
 # timeout: 1200
 
