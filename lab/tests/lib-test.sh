@@ -140,3 +140,28 @@ if [ "$rc" -eq 0 ] && echo "$out" | grep -q '\[9.9 10-clean\] # not run: needs t
 else
     nok "run-scenarios: a '# needs: asan' scenario is left out without the sanitizer build (exit $rc): $(echo "$out" | tr '\n' '|')"
 fi
+# "# hosts-check:" narrows make check's ordinary boots, not the sanitizer boot (lab/check picks
+# its scenarios by "# asan:"); LAB_SKIP leaves a scenario out of a boot.
+cat > "$sd/30-narrow.sh" <<'SCEN'
+# hosts: 1.1 9.9
+# hosts-check: 1.1
+echo "ok - narrow"
+SCEN
+out=$(LAB_HOST=9.9 LAB_SUITE=none LAB_ASAN=1 LAB_SAN_LOGS=$t/san sh "$LAB_ROOT/lab/run-scenarios" -d "$sd" 30-narrow 2>&1)
+if echo "$out" | grep -qx '\[9.9+asan 30-narrow\] ok - narrow'; then
+    ok "run-scenarios (sanitizer boot): '# hosts-check:' does not leave the scenario out"
+else
+    nok "run-scenarios (sanitizer boot): '# hosts-check:' does not leave the scenario out: $(echo "$out" | tr '\n' '|')"
+fi
+out=$(LAB_HOST=9.9 LAB_SUITE=none sh "$LAB_ROOT/lab/run-scenarios" -d "$sd" 30-narrow 2>&1)
+if echo "$out" | grep -q '\[9.9 30-narrow\] # not run here: make check runs it on 1.1' && ! echo "$out" | grep -q 'ok - narrow'; then
+    ok "run-scenarios: '# hosts-check:' leaves the scenario out of make check's other hosts"
+else
+    nok "run-scenarios: '# hosts-check:' leaves the scenario out of make check's other hosts: $(echo "$out" | tr '\n' '|')"
+fi
+out=$(LAB_HOST=9.9 LAB_SUITE=none LAB_TIER=long LAB_SKIP="30-narrow" sh "$LAB_ROOT/lab/run-scenarios" -d "$sd" 30-narrow 2>&1)
+if echo "$out" | grep -q '\[9.9 30-narrow\] # not run in this boot' && ! echo "$out" | grep -q 'ok - narrow'; then
+    ok "run-scenarios: LAB_SKIP leaves the scenario out of the boot"
+else
+    nok "run-scenarios: LAB_SKIP leaves the scenario out of the boot: $(echo "$out" | tr '\n' '|')"
+fi
