@@ -5,9 +5,9 @@
 #   query-status running; stop -> paused and guest time stands still (measured), cont -> it
 #   continues; vCPU hot-add with --cpus 2 --max-cpus 4 (user mode): 2 CPUs online, onlining
 #   cpu2 fails before cpu-plug and works after, unplug of an online vCPU refused, 50
-#   plug/online/offline/unplug cycles with matching events (10 in make check); QMP robustness (garbage, truncated
-#   JSON, unknown commands, wrong argument types, 4 event clients at once, a client killed
-#   mid-command) with the VM unaffected; system_powerdown ignored by a guest that does not
+#   plug/online/offline/unplug cycles with matching events (10 in make check); QMP robustness
+#   (garbage, truncated JSON, unknown commands, wrong argument types, 4 event clients at once,
+#   a client killed mid-command) with the VM unaffected; system_powerdown ignored by a guest that does not
 #   listen, then system_reset reboots, then system_powerdown with a KEY_POWER listener powers
 #   off (exit 0, POWERDOWN then SHUTDOWN). Kernel mode (6.1 host, and 7.2): the same without
 #   hot-add, whose refusal there is checked as a usage error.
