@@ -74,19 +74,25 @@ lab_label_of() { cat "$LAB_CACHE/kernels/$1/label"; }
 
 # ---- private apt ---------------------------------------------------------------------------
 lab_apt_setup() {
-    local a=$LAB_CACHE/apt
+    local a=$LAB_CACHE/apt s
+    lab_apt_dir "$a" arm64 || return 1
+    : > "$a/sources.list.new"
+    for s in $LAB_SUITES; do
+        echo "deb [arch=arm64 signed-by=$LAB_KEYRING] $LAB_MIRROR $s main" >> "$a/sources.list.new"
+    done
+    mv "$a/sources.list.new" "$a/sources.list"
+}
+
+# lab_apt_dir DIR ARCH: a private apt configuration in DIR (DIR/apt.conf, which reads the
+# sources from DIR/sources.list) for packages of architecture ARCH.
+lab_apt_dir() {
+    local a=$1 arch=$2
     mkdir -p "$a/lists/partial" "$a/archives/partial" "$a/state" "$a/empty" "$a/tmp"
     [ -f "$a/state/status" ] || : > "$a/state/status"
     if [ ! -r "$LAB_KEYRING" ]; then
         lab_err "Debian archive keyring $LAB_KEYRING missing (install debian-archive-keyring)"
         return 1
     fi
-    local s
-    : > "$a/sources.list.new"
-    for s in $LAB_SUITES; do
-        echo "deb [arch=arm64 signed-by=$LAB_KEYRING] $LAB_MIRROR $s main" >> "$a/sources.list.new"
-    done
-    mv "$a/sources.list.new" "$a/sources.list"
     cat > "$a/apt.conf" <<EOF
 // Private apt configuration of the pscivm lab: never reads or writes the machine's /etc/apt.
 Dir::Etc::main "/dev/null";
@@ -102,8 +108,8 @@ Dir::State::Lists "$a/lists";
 Dir::State::status "$a/state/status";
 Dir::Cache "$a";
 Dir::Cache::archives "$a/archives";
-APT::Architecture "arm64";
-APT::Architectures { "arm64"; };
+APT::Architecture "$arch";
+APT::Architectures { "$arch"; };
 APT::Sandbox::User "root";
 Acquire::Languages "none";
 Acquire::Retries "3";

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # lab/tests/lib-test.sh — host-side tests of lab/lib.sh (no QEMU, no network): kernel image
 # conversion (raw, gzip, EFI zboot gzip/zstd, garbage), --host resolution, the module
-# dependency closure, the Debian rootfs cache key, and lab/run-scenarios' sanitizer-report check
-# (on fake scenarios). Prints TAP lines; run by lab/check before it boots anything.
+# dependency closure, the Debian rootfs cache key, lab/run-scenarios' sanitizer-report check
+# (on fake scenarios), and which QEMU lab/run picks. Prints TAP lines; run by lab/check before
+# it boots anything.
 set -u
 . "$(dirname "$0")/../lib.sh"
 t=$(mktemp -d)
@@ -164,4 +165,26 @@ if echo "$out" | grep -q '\[9.9 30-narrow\] # not run in this boot' && ! echo "$
     ok "run-scenarios: LAB_SKIP leaves the scenario out of the boot"
 else
     nok "run-scenarios: LAB_SKIP leaves the scenario out of the boot: $(echo "$out" | tr '\n' '|')"
+fi
+
+# Which QEMU lab/run uses (lab/qemu.sh): PSCIVM_LAB_QEMU first, then a cached backport marked
+# ready, else (it cannot be fetched: apt-get fails here) the machine's, with a message.
+. "$LAB_ROOT/lab/qemu.sh"
+qc=$t/qcache
+mkdir -p "$qc/qemu-host/root/usr/bin"
+got=$(LAB_CACHE=$qc PSCIVM_LAB_QEMU=/x/qemu lab_qemu 2> /dev/null)
+[ "$got" = /x/qemu ] && ok "lab_qemu: PSCIVM_LAB_QEMU wins" || nok "lab_qemu: PSCIVM_LAB_QEMU wins (got '$got')"
+touch "$qc/qemu-host/ready"
+got=$(LAB_CACHE=$qc lab_qemu 2> /dev/null)
+[ "$got" = "$qc/qemu-host/root/usr/bin/qemu-system-aarch64" ] && ok "lab_qemu: the cached backport" \
+    || nok "lab_qemu: the cached backport (got '$got')"
+rm -f "$qc/qemu-host/ready"
+msg=$(LAB_CACHE=$qc; lab_err() { echo "lab: $*" >&2; }; apt-get() { echo "E: Failed (test)"; return 100; }
+      lab_qemu 2>&1 > "$t/qemu.out")
+got=$(cat "$t/qemu.out")
+if [ "$got" = qemu-system-aarch64 ] && echo "$msg" | grep -q "using the machine's" \
+    && [ ! -f "$qc/qemu-host/ready" ]; then
+    ok "lab_qemu: falls back to the machine's QEMU, saying so, when the backport cannot be fetched"
+else
+    nok "lab_qemu: fallback (got '$got', said '$(echo "$msg" | tr '\n' '|')')"
 fi
