@@ -337,6 +337,24 @@ static bool hv_reg_untouched(void *hv, uint64_t id, const void *value, uint32_t 
     return v == KVM_SYSREG_UNKNOWN_RESET;
 }
 
+/* ID_AA64MMFR2_EL1.NV, bits [27:24]: FEAT_NV/FEAT_NV2, usable only by a guest with EL2
+ * (KVM_ARM_VCPU_HAS_EL2, which pscivm never sets). 7.2's KVM reads it as 0 for such a vCPU
+ * and takes any value written; 6.12's reports the host's and refuses any other. */
+#define KVM_ID_AA64MMFR2_EL1 ARM64_SYS_REG(3, 0, 0, 7, 2)
+#define KVM_ID_AA64MMFR2_NV (0xfull << 24)
+
+static bool hv_reg_same_for_guest(void *hv, uint64_t id, const void *a, const void *b,
+                                  uint32_t size)
+{
+    (void)hv;
+    uint64_t x, y;
+    if (id != KVM_ID_AA64MMFR2_EL1 || size != sizeof(x))
+        return false;
+    memcpy(&x, a, sizeof(x));
+    memcpy(&y, b, sizeof(y));
+    return (x & ~KVM_ID_AA64MMFR2_NV) == (y & ~KVM_ID_AA64MMFR2_NV);
+}
+
 static int hv_vcpu_complete(void *hv, unsigned int i, struct vm_exit *e)
 {
     struct kvm_backend *b = hv;
@@ -394,6 +412,7 @@ static const struct hv_ops kvm_hv_ops = {
     .reg_id = hv_reg_id,
     .reg_name = hv_reg_name,
     .reg_untouched = hv_reg_untouched,
+    .reg_same_for_guest = hv_reg_same_for_guest,
     .vcpu_complete = hv_vcpu_complete,
     .io_quiesce = hv_io_quiesce,
     .irqchip_save = hv_irqchip_save,

@@ -137,6 +137,13 @@ struct hv_ops {
      * is UNKNOWN): such a register may be left out on a host that does not have it. Optional
      * (NULL: only zero counts). */
     bool (*reg_untouched)(void *hv, uint64_t id, const void *value, uint32_t size);
+    /* Whether two values of register id differ only in fields that describe nothing a
+     * guest without EL2 can use (pscivm never gives its vCPUs EL2), so a host that refuses
+     * one of them but holds the other gives the guest the same machine. KVM: the
+     * nested-virtualisation field of ID_AA64MMFR2_EL1 (NV), which 6.12 shows to every guest
+     * of a host with FEAT_NV2 and 7.2 hides. Optional (NULL: only equal values are). */
+    bool (*reg_same_for_guest)(void *hv, uint64_t id, const void *a, const void *b,
+                               uint32_t size);
     /* A register id as a person reads it (e.g. "S3_0_C10_C2_2", "X3", "FW 0x0000"); optional. */
     void (*reg_name)(void *hv, uint64_t id, char *buf, size_t len);
     /* Finish what the last exit left pending inside the hypervisor (an MMIO read whose value

@@ -228,9 +228,12 @@ static int restore_vcpu(struct machine *m, struct snapshot_reader *r, unsigned i
             int src = m->hv.ops->reg_set_raw(m->hv.opaque, i, rec.id, rec.data, rec.size);
             if (src == 0)
                 continue;
-            /* Refused: fine if the target holds that value anyway (a read-only ID register). */
+            /* Refused: fine if the target holds that value anyway (a read-only ID register), or
+             * one that differs only in what a guest without EL2 cannot use. */
             if (m->hv.ops->reg_get_raw(m->hv.opaque, i, rec.id, cur, rec.size) == 0 &&
-                memcmp(cur, rec.data, rec.size) == 0)
+                (memcmp(cur, rec.data, rec.size) == 0 ||
+                 (m->hv.ops->reg_same_for_guest &&
+                  m->hv.ops->reg_same_for_guest(m->hv.opaque, rec.id, cur, rec.data, rec.size))))
                 continue;
             refuse(m, rf, i, rec.id, strerror(-src));
         }

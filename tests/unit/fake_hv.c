@@ -255,8 +255,22 @@ static int f_reg_set_raw(void *hv, unsigned int i, uint64_t id, const void *buf,
         if (v > f->psci_max)
             return -EINVAL;
     }
+    if (id == FAKE_REG_ID(32) && f->id32_read_only && memcmp(slot, buf, size) != 0)
+        return -EINVAL;
     memcpy(slot, buf, size);
     return 0;
+}
+
+static bool f_reg_same_for_guest(void *hv, uint64_t id, const void *a, const void *b,
+                                 uint32_t size)
+{
+    struct fake_hv *f = hv;
+    uint64_t x, y;
+    if (id != FAKE_REG_ID(32) || size != 8)
+        return false;
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    return (x & ~f->id32_blind) == (y & ~f->id32_blind);
 }
 
 static bool f_reg_untouched(void *hv, uint64_t id, const void *value, uint32_t size)
@@ -333,6 +347,7 @@ static const struct hv_ops fake_ops = {
     .reg_set_raw = f_reg_set_raw,
     .reg_id = f_reg_id,
     .reg_untouched = f_reg_untouched,
+    .reg_same_for_guest = f_reg_same_for_guest,
     .vcpu_complete = f_complete,
     .irqchip_save = f_irqchip_save,
     .irqchip_restore = f_irqchip_restore,

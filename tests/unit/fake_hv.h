@@ -54,6 +54,9 @@ struct fake_hv {
                                    was never written by the guest (0: only zero) */
     bool vec_needs_feature;     /* FAKE_REG_VEC is listed only while bit 0 of regs[33] (an "ID
                                    register") is set, as KVM lists a feature's registers */
+    bool id32_read_only;        /* FAKE_REG_ID(32) refuses any value but the one it holds, as
+                                   an ID register whose fields the host does not let change */
+    uint64_t id32_blind;        /* reg_same_for_guest: bits of FAKE_REG_ID(32) no guest uses */
     uint32_t gic[FAKE_GIC_REGS];
 };
 

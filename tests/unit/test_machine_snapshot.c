@@ -262,6 +262,47 @@ static void test_machine_snapshot__register_of_a_restored_feature(void **state)
     unlink(path);
 }
 
+/* An ID register the target will not change (6.12's KVM and ID_AA64MMFR2_EL1): a saved value
+ * that differs from the target's only in fields no guest without EL2 can use (its NV field) is
+ * restored as the target's; any other difference is refused by name. */
+static void test_machine_snapshot__id_register_differs_only_for_el2(void **state)
+{
+    (void)state;
+    struct fixture *a = fixture_new("user");
+    populate(a);
+    a->f.v[0].regs[32] = a->f.v[1].regs[32] = 0x1221011110011011ull; /* NV = 0 */
+    char err[512] = "";
+    const char *path = temp_path();
+    assert_int_equal(machine_snapshot_write(&a->m, path, NULL, err, sizeof(err)), 0);
+    struct fixture *b = fixture_new("user");
+    b->f.id32_read_only = true;
+    b->f.id32_blind = 0xfull << 24;
+    b->f.v[0].regs[32] = b->f.v[1].regs[32] = 0x1221011112011011ull; /* NV = 2 */
+    int rc = restore_into(b, path, err, sizeof(err));
+    if (rc)
+        fail_msg("restore: %s", err);
+    assert_int_equal(b->f.v[0].regs[32], 0x1221011112011011ull);
+    assert_int_equal(b->f.v[1].regs[31], a->f.v[1].regs[31]); /* the rest went in */
+    fixture_free(b);
+    /* A difference in another field (bits 31:28) is the guest's: refused. */
+    b = fixture_new("user");
+    b->f.id32_read_only = true;
+    b->f.id32_blind = 0xfull << 24;
+    b->f.v[0].regs[32] = b->f.v[1].regs[32] = 0x1221011102011011ull;
+    assert_int_equal(restore_into(b, path, err, sizeof(err)), -EOPNOTSUPP);
+    assert_non_null(strstr(err, "0x6030000000100020"));
+    assert_non_null(strstr(err, "vCPU 1"));
+    fixture_free(b);
+    /* Without the backend's judgement, any difference is refused. */
+    b = fixture_new("user");
+    b->f.id32_read_only = true;
+    b->f.v[0].regs[32] = b->f.v[1].regs[32] = 0x1221011112011011ull;
+    assert_int_equal(restore_into(b, path, err, sizeof(err)), -EOPNOTSUPP);
+    fixture_free(b);
+    fixture_free(a);
+    unlink(path);
+}
+
 static void test_machine_snapshot__psci_version_not_offered(void **state)
 {
     (void)state;
@@ -508,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_machine_snapshot__suspended_vcpu),
         cmocka_unit_test(test_machine_snapshot__suspend_save),
         cmocka_unit_test(test_machine_snapshot__changed_disk_refused),
+        cmocka_unit_test(test_machine_snapshot__id_register_differs_only_for_el2),
         cmocka_unit_test(test_machine_snapshot__control_then),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
