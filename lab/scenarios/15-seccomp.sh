@@ -59,7 +59,7 @@ if pscivm info --json 2>/dev/null | grep -q '"smccc_filter":true'; then
     check "snapshot-save then=quit under the default filter: exit 9" "$src" 9
     run PSCIVM_SECCOMP_SELFTEST=1 pscivm restore vm.snap --timeout 60
     check "restore self-test under kill: pscivm dies of SIGSYS (status 159)" "$rc" 159
-    run pscivm restore vm.snap --timeout 20
+    run pscivm restore vm.snap --timeout 8
     check "restore under kill: runs until its --timeout (exit 5)" "$rc" 5
     has "restore reports the filter" err "seccomp kill (5[0-9] system calls"
 else
