@@ -41,7 +41,11 @@ int vm_hibernation_to_json(const struct vm_hibernation *h, const char *writer, c
     char when[32];
     time_t t = (time_t)h->time;
     struct tm tm;
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    if (h->time > VMDIR_TIME_MAX || !gmtime_r(&t, &tm)) {
+        json_object_put(m);
+        return -EOVERFLOW; /* the parser refuses such a time; a caller set it */
+    }
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     json_object_object_add(o, "format", json_object_new_int(VMDIR_RECORD_FORMAT));
     json_object_object_add(o, "state", json_object_new_string("hibernated"));
     json_object_object_add(o, "time", json_object_new_string(when));
@@ -118,8 +122,9 @@ int vm_hibernation_parse(const char *text, size_t len, struct vm_hibernation *h,
         goto out;
     }
     if (!json_object_object_get_ex(o, "unix_time", &v) || !json_object_is_type(v, json_type_int) ||
-        json_object_get_int64(v) < 0) {
-        fail(err, errlen, rc, "unix_time", "missing or not a non-negative integer");
+        json_object_get_int64(v) < 0 || json_object_get_int64(v) > VMDIR_TIME_MAX) {
+        fail(err, errlen, rc, "unix_time",
+             "missing, or not an integer from 0 to 253402300799 (9999-12-31T23:59:59Z)");
         goto out;
     }
     h->time = json_object_get_int64(v);

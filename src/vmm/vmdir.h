@@ -18,6 +18,8 @@
 #define VMDIR_HIBERNATION "hibernation.json"
 #define VMDIR_LOCK "lock"
 #define VMDIR_RECORD_FORMAT 1
+/* The latest unix_time a record holds: its "time" member has a four-digit year. */
+#define VMDIR_TIME_MAX INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
 
 /* What DIR/hibernation.json says. */
 struct vm_hibernation {

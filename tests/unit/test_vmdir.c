@@ -179,6 +179,10 @@ static void test_vmdir__bad_files_name_file_and_field(void **state)
         {"{\"format\": 1, \"state\": \"off\"}", "state: expected \"hibernated\""},
         {"{\"format\": 3}", "format: missing, or not a record format"},
         {"{\"format\": 1, \"state\": \"hibernated\", \"unix_time\": -1}", "unix_time:"},
+        /* past year 9999: gmtime would fail when the record is written again (found by
+         * fuzz_vmdef: tests/fuzz/regressions/vmdef) */
+        {"{\"format\": 1, \"state\": \"hibernated\", \"unix_time\": 253402300800}", "unix_time:"},
+        {"{\"format\": 1, \"state\": \"hibernated\", \"unix_time\": 1333333333333333333376487840}", "unix_time:"},
         {"{\"format\": 1, \"state\": \"hibernated\", \"unix_time\": 1, \"off2_type\": \"1\"}", "off2_type:"},
         {"{\"format\": 1, \"bogus\": 1}", "bogus: unknown member"},
         {"[1]", "expected a JSON object"},
