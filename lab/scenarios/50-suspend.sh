@@ -241,4 +241,4 @@ case $LAB_HOST in
     on_suspend_exit "$LAB_HOST" kernel 1.3
     ;;
 esac
-[ -n "${nw_pid:-}" ] && no_wake_finish
+if [ -n "${nw_pid:-}" ]; then no_wake_finish; fi
