@@ -43,6 +43,7 @@ int vm_hibernation_to_json(const struct vm_hibernation *h, const char *writer, c
     struct tm tm;
     if (h->time > VMDIR_TIME_MAX || !gmtime_r(&t, &tm)) {
         json_object_put(m);
+        json_object_put(o);
         return -EOVERFLOW; /* the parser refuses such a time; a caller set it */
     }
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
