@@ -260,13 +260,16 @@ lab_fetch_busybox() {
 
 # lab_fetch SUITE...: everything the given suites need (busybox + their kernels). Holds an
 # exclusive lock on the cache, so concurrent lab runs (other worktrees) fetch only once.
-lab_fetch() {
+lab_fetch() { lab_cache_locked _lab_fetch_locked "$@"; }
+
+# lab_cache_locked CMD ARGS...: runs CMD holding the cache's exclusive lock ($LAB_CACHE/.lock).
+lab_cache_locked() {
     mkdir -p "$LAB_CACHE"
-    local fd
+    local fd rc
     exec {fd}> "$LAB_CACHE/.lock"
     flock "$fd"
-    _lab_fetch_locked "$@"
-    local rc=$?
+    "$@"
+    rc=$?
     exec {fd}>&-
     return $rc
 }

@@ -23,14 +23,7 @@ LAB_QEMU_PACKAGE=qemu-system-arm
 # the cache's lock (lab_fetch's), so lab runs side by side fetch it once.
 lab_fetch_qemu() {
     [ -f "$LAB_CACHE/qemu-host/ready" ] && [ -z "${LAB_REFRESH:-}" ] && return 0
-    mkdir -p "$LAB_CACHE"
-    local fd rc
-    exec {fd}> "$LAB_CACHE/.lock"
-    flock "$fd"
-    _lab_fetch_qemu_locked
-    rc=$?
-    exec {fd}>&-
-    return $rc
+    lab_cache_locked _lab_fetch_qemu_locked
 }
 
 _lab_fetch_qemu_locked() {
