@@ -122,14 +122,23 @@ EOF
 
 lab_apt() { APT_CONFIG=$LAB_CACHE/apt/apt.conf "$@"; }
 
+# lab_apt_dir_update DIR: apt-get update with the private configuration in DIR (lab_apt_dir),
+# its output in DIR/update.log. apt-get exits 0 when a source failed but others worked, so the
+# warnings that mean a missing or unverifiable source fail it too; on failure the log is shown.
+lab_apt_dir_update() {
+    if ! APT_CONFIG=$1/apt.conf apt-get -q update > "$1/update.log" 2>&1 \
+        || grep -qE '^(W|E): (Failed|Some index|The repository|GPG)' "$1/update.log"; then
+        cat "$1/update.log" >&2
+        return 1
+    fi
+}
+
 # Update the package lists once per process (and only when something must be fetched).
 lab_apt_update() {
     [ -n "${LAB_APT_UPDATED:-}" ] && return 0
     lab_apt_setup || return 1
     echo "lab: updating the private package lists (bookworm, trixie, sid; arm64)" >&2
-    if ! lab_apt apt-get -q update > "$LAB_CACHE/apt/update.log" 2>&1 \
-        || grep -qE '^(W|E): (Failed|Some index|The repository|GPG)' "$LAB_CACHE/apt/update.log"; then
-        cat "$LAB_CACHE/apt/update.log" >&2
+    if ! lab_apt_dir_update "$LAB_CACHE/apt"; then
         lab_err "apt-get update of the private lab sources (Debian $LAB_SUITES, arm64, $LAB_MIRROR) failed (see above)"
         return 1
     fi

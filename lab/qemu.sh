@@ -34,10 +34,8 @@ _lab_fetch_qemu_locked() {
     lab_apt_dir "$a" "$arch" || return 1
     echo "deb [arch=$arch signed-by=$LAB_KEYRING] $LAB_MIRROR $LAB_QEMU_SUITE main" > "$a/sources.list"
     echo "lab: fetching $LAB_QEMU_PACKAGE from Debian $LAB_QEMU_SUITE ($arch)" >&2
-    if ! log=$(APT_CONFIG=$a/apt.conf apt-get -q update 2>&1) \
-        || grep -qE '^(W|E): (Failed|Some index|The repository|GPG)' <<< "$log"; then
-        echo "$log" >&2
-        lab_err "apt-get update of Debian $LAB_QEMU_SUITE ($arch, $LAB_MIRROR) failed"
+    if ! lab_apt_dir_update "$a"; then
+        lab_err "apt-get update of Debian $LAB_QEMU_SUITE ($arch, $LAB_MIRROR) failed (see above)"
         return 1
     fi
     ver=$(APT_CONFIG=$a/apt.conf apt-cache policy "$LAB_QEMU_PACKAGE" 2> /dev/null \
