@@ -67,7 +67,9 @@ boot_debian() {
 await_server() {
     ws_i=0
     while [ $ws_i -lt 200 ]; do
+        CTL_QUIET=1
         gcmd 'echo pong' 3
+        CTL_QUIET=
         [ "$gout" = pong ] && return 0
         if grep -aq '^CTL-OUT [0-9]* pong' con.log; then
             gcmd_wait 120
